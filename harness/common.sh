@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# Shared settings and helpers for the harness scripts.  Sourced, not run.
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kref-async}
+JOBS=${JOBS:-$(nproc)}
+BASE_PKG=${BASE_PKG:-linux-source-6.12}
+BASE_TARBALL=${BASE_TARBALL:-/usr/src/$BASE_PKG.tar.xz}
+RESULTS=${RESULTS:-$CACHE/results}
+
+die() { echo "error: $*" >&2; exit 1; }
+log() { echo "==> $*" >&2; }
+
+need() {
+	local tool
+	for tool; do
+		command -v "$tool" >/dev/null 2>&1 ||
+			die "missing tool '$tool' (run 'make deps' as root, or install it)"
+	done
+}
+
+# Record one check's verdict for the summary line.
+record() {	# record PASS|FAIL|SKIP name [detail]
+	mkdir -p "$RESULTS"
+	printf '%s %s %s\n' "$1" "$2" "${3:-}" >> "$RESULTS/checks"
+	case $1 in
+	PASS) echo "  ok   $2 ${3:-}" ;;
+	FAIL) echo "  FAIL $2 ${3:-}" ;;
+	SKIP) echo "  skip $2 ${3:-}" ;;
+	esac
+}
+
+# The pristine base tree: $KDIR if given, else Debian's linux-source-6.12
+# extracted once into the cache.  Prints its path.
+base_dir() {
+	if [ -n "${KDIR:-}" ]; then
+		[ -f "$KDIR/Makefile" ] && [ -d "$KDIR/kernel" ] ||
+			die "KDIR=$KDIR is not a kernel source tree"
+		(cd "$KDIR" && pwd)
+		return
+	fi
+	local dir=$CACHE/base/$BASE_PKG
+	if [ ! -f "$dir/.kref-async-extracted" ]; then
+		"$REPO/harness/deps.sh" base >&2
+		log "extracting $BASE_TARBALL"
+		rm -rf "$dir" "$dir.tmp"
+		mkdir -p "$dir.tmp"
+		tar -xf "$BASE_TARBALL" -C "$dir.tmp" --strip-components=1 ||
+			die "cannot extract $BASE_TARBALL"
+		dpkg-query -W -f '${Version}' "$BASE_PKG" > "$dir.tmp/.kref-async-extracted" 2>/dev/null ||
+			echo unknown > "$dir.tmp/.kref-async-extracted"
+		mv "$dir.tmp" "$dir"
+	fi
+	echo "$dir"
+}
+
+# "6.12.117 (Debian linux-source-6.12 6.12.117-1~deb12u1)" or the KDIR's.
+base_version() {
+	local dir=$1 v
+	v=$(make -s -C "$dir" kernelversion 2>/dev/null) || v=unknown
+	if [ -f "$dir/.kref-async-extracted" ]; then
+		echo "$v (Debian $BASE_PKG $(cat "$dir/.kref-async-extracted"))"
+	else
+		echo "$v (KDIR=$dir)"
+	fi
+}
+
+# A cache key for a base tree: the same KDIR maps to the same work tree.
+base_key() {
+	if [ -n "${KDIR:-}" ]; then
+		echo "kdir-$(echo "$1" | md5sum | cut -c1-8)"
+	else
+		echo "debian"
+	fi
+}
+
+tree_dir() { echo "$CACHE/tree/$(base_key "$1")"; }
+
+# The series: "patch-file added-file..." per line, in order.
+series_lines() {
+	grep -v '^[[:space:]]*\(#\|$\)' "$REPO/patches/series"
+}

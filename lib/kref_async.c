@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Deferred release of reference-counted objects.
+ *
+ * The final put of a count may come from a caller that holds locks.  If
+ * the release ran there, every lock the release takes would be ordered
+ * after the caller's locks.  As fput() does for __fput(), the release is
+ * instead run from a context that holds none:
+ *
+ *  - a user task that will return to user space queues it with
+ *    task_work_add(TWA_RESUME): it runs before that return, in the same
+ *    task, so current->mm is still the caller's;
+ *
+ *  - everything else (kthreads, interrupts, a task past exit_task_work())
+ *    pushes it on a lock-free list that a single work item drains in
+ *    batches.
+ *
+ * Neither path allocates or sleeps, so a final put is allowed wherever
+ * kref_put() would be, hard interrupts included (but not NMI, where
+ * queue_work() is not allowed).
+ */
+
+#include <linux/kref_async.h>
+#include <linux/export.h>
+#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/notifier.h>
+#include <linux/preempt.h>
+#include <linux/sched.h>
+#include <linux/stddef.h>
+#include <linux/task_work.h>
+#include <linux/workqueue.h>
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/kref_async.h>
+
+EXPORT_TRACEPOINT_SYMBOL_GPL(kref_async_defer);
+EXPORT_TRACEPOINT_SYMBOL_GPL(kref_async_release);
+EXPORT_TRACEPOINT_SYMBOL_GPL(kref_async_drain);
+
+/*
+ * The list link overlays twork.next and nothing else, so twork.func, set
+ * before either path is taken, still says how to call the release when
+ * the worker pulls the node off the list.
+ */
+static_assert(offsetof(struct kref_async_node, lnode) ==
+	      offsetof(struct kref_async_node, twork.next));
+static_assert(sizeof(struct llist_node) <=
+	      offsetof(struct callback_head, func));
+
+static LLIST_HEAD(kref_async_list);
+static void kref_async_work_fn(struct work_struct *work);
+static DECLARE_WORK(kref_async_work, kref_async_work_fn);
+
+/*
+ * Pin the module that holds @fn until the release has returned, as
+ * __fput() keeps fops->owner until after ->release().  The module is
+ * found by address, so a put from one module of an object released by
+ * another pins the right one.
+ *
+ * Returns false if that module is already going away: its exit path is
+ * dropping its own objects.  The release must then stay where the
+ * MODULE_STATE_GOING notifier's flush can reach it, i.e. off task_work,
+ * whose owner task may outlive the module.  The reference is taken all
+ * the same so that the module_put() after the release is balanced.
+ */
+static bool kref_async_pin(void *fn)
+{
+	struct module *mod;
+	bool live = true;
+
+	preempt_disable();
+	mod = __module_text_address((unsigned long)fn);
+	if (mod && !try_module_get(mod)) {
+		__module_get(mod);
+		live = false;
+	}
+	preempt_enable();
+	return live;
+}
+
+static void kref_async_unpin(void *fn)
+{
+	struct module *mod;
+
+	/* Our own reference keeps @mod from being freed under us. */
+	preempt_disable();
+	mod = __module_text_address((unsigned long)fn);
+	preempt_enable();
+	module_put(mod);
+}
+
+static void kref_async_call_node(struct callback_head *twork)
+{
+	struct kref_async_node *node =
+		container_of(twork, struct kref_async_node, twork);
+	kref_async_release_t release = node->release;
+
+	trace_kref_async_release(node, release);
+	release(node);
+	kref_async_unpin(release);
+}
+
+static void kref_async_call_kref(struct callback_head *twork)
+{
+	struct kref_async_node *node =
+		container_of(twork, struct kref_async_node, twork);
+	void (*release)(struct kref *kref) = node->kref_release;
+
+	trace_kref_async_release(node, release);
+	release(node->kref);
+	kref_async_unpin(release);
+}
+
+static void kref_async_queue(struct kref_async_node *node,
+			     task_work_func_t call, void *fn)
+{
+	struct task_struct *task = current;
+	bool live = kref_async_pin(fn);
+
+	init_task_work(&node->twork, call);
+	if (likely(live && !in_interrupt() && !(task->flags & PF_KTHREAD))) {
+		/*
+		 * TWAF_NO_ALLOC: KASAN must not allocate a stack record here,
+		 * the caller may hold raw spinlocks.
+		 */
+		if (!task_work_add(task, &node->twork,
+				   TWA_RESUME | TWAF_NO_ALLOC)) {
+			trace_kref_async_defer(node, fn, KREF_ASYNC_TASK_WORK);
+			return;
+		}
+		/*
+		 * The task has run exit_task_work() and will never run task
+		 * work again: fall back to the worker rather than leak.
+		 */
+	}
+
+	trace_kref_async_defer(node, fn, KREF_ASYNC_WORKER);
+	/*
+	 * llist_add() is a full barrier: the node's fields are visible to
+	 * whoever takes the list.  Only the put that finds the list empty
+	 * kicks the worker; the others ride along in the same batch.
+	 */
+	if (llist_add(&node->lnode, &kref_async_list))
+		queue_work(system_unbound_wq, &kref_async_work);
+}
+
+/**
+ * kref_async_defer - release an object whose count has just hit zero
+ * @node: deferral state embedded in the object
+ * @release: called with @node, later, from a context that holds no locks
+ *
+ * The core of kref_put_async(), for counts that are not a &struct kref
+ * (for instance a bare &refcount_t).  The caller must own the last
+ * reference: call this once the count has hit zero and never again on
+ * the same @node until @release has run.  @node needs no initialisation.
+ *
+ * @release runs exactly once: before the caller returns to user space if
+ * it is a user task that still can, otherwise from a worker.  The module
+ * that holds @release cannot be unloaded until @release has returned.
+ *
+ * Context: Any context but NMI.  Does not sleep, allocate or fail.
+ */
+void kref_async_defer(struct kref_async_node *node,
+		      kref_async_release_t release)
+{
+	if (WARN_ON_ONCE(!release))
+		return;
+	node->release = release;
+	kref_async_queue(node, kref_async_call_node, release);
+}
+EXPORT_SYMBOL_GPL(kref_async_defer);
+
+/**
+ * kref_async_defer_kref - release a &struct kref whose count hit zero
+ * @node: deferral state embedded in the object that @kref counts
+ * @kref: the count, passed to @release
+ * @release: called with @kref, later, from a context that holds no locks
+ *
+ * The out-of-line half of kref_put_async(); call that instead.
+ *
+ * Context: Any context but NMI.  Does not sleep, allocate or fail.
+ */
+void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
+			   void (*release)(struct kref *kref))
+{
+	if (WARN_ON_ONCE(!release))
+		return;
+	node->kref_release = release;
+	node->kref = kref;
+	kref_async_queue(node, kref_async_call_kref, release);
+}
+EXPORT_SYMBOL_GPL(kref_async_defer_kref);
+
+static void kref_async_drain(void)
+{
+	struct llist_node *batch = llist_del_all(&kref_async_list);
+	struct kref_async_node *node, *next;
+	unsigned int count = 0;
+
+	if (!batch)
+		return;
+
+	/*
+	 * Each release frees its node: fetch the link first.  Releases put
+	 * in the meantime start a new list and requeue the work.
+	 */
+	llist_for_each_entry_safe(node, next, batch, lnode) {
+		node->twork.func(&node->twork);
+		count++;
+		cond_resched();
+	}
+	trace_kref_async_drain(count);
+}
+
+static void kref_async_work_fn(struct work_struct *work)
+{
+	kref_async_drain();
+}
+
+/**
+ * kref_async_flush - wait for the worker's pending releases
+ *
+ * Every release that was handed to the worker before this call has
+ * returned when it returns, including those whose module was pinned; it
+ * is the counterpart of flush_delayed_fput() for tests and for teardown
+ * paths that must see their objects gone.  Releases queued with
+ * task_work run when their task returns to user space and are not waited
+ * for.  Releases queued while this runs may or may not be waited for.
+ *
+ * Part of the list may be drained in the caller's context, so the caller
+ * must hold no lock that a release may take.
+ *
+ * Context: Process context; sleeps.  Not from a release function.
+ */
+void kref_async_flush(void)
+{
+	might_sleep();
+	/*
+	 * A put may have added its node to a non-empty list whose first
+	 * putter has not yet queued the work (it was preempted between
+	 * llist_add() and queue_work()).  Taking the list here covers that
+	 * node; flush_work() covers a batch the worker already holds.
+	 */
+	kref_async_drain();
+	flush_work(&kref_async_work);
+}
+EXPORT_SYMBOL_GPL(kref_async_flush);
+
+#ifdef CONFIG_MODULES
+/*
+ * A module's exit function may drop the last references to its own
+ * objects.  Those releases went to the worker without keeping the module
+ * alive (it was already going), so wait for them before its text goes.
+ */
+static int kref_async_module_notify(struct notifier_block *nb,
+				    unsigned long action, void *data)
+{
+	if (action == MODULE_STATE_GOING)
+		kref_async_flush();
+	return NOTIFY_OK;
+}
+
+static struct notifier_block kref_async_module_nb = {
+	.notifier_call = kref_async_module_notify,
+};
+
+static int __init kref_async_init(void)
+{
+	return register_module_notifier(&kref_async_module_nb);
+}
+core_initcall(kref_async_init);
+#endif

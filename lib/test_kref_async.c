@@ -1,0 +1,665 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit tests for kref_put_async() and kref_async_defer().
+ *
+ * KUnit cases run in kthreads, so every put here takes the worker path;
+ * the task_work path is covered from user space by the kref_async test
+ * module (tests/ in the development repository).
+ */
+
+#include <kunit/test.h>
+
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/debug_locks.h>
+#include <linux/delay.h>
+#include <linux/hrtimer.h>
+#include <linux/interrupt.h>
+#include <linux/kref_async.h>
+#include <linux/kthread.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/timer.h>
+#include <linux/workqueue.h>
+
+#include <trace/events/kref_async.h>
+
+struct ka_obj {
+	struct kref ref;
+	struct kref_async_node node;
+	atomic_t released;
+	/* context the release saw */
+	struct task_struct *release_task;
+	bool release_in_interrupt;
+	bool release_irqs_disabled;
+	int seq;
+	void *priv;
+};
+
+static atomic_t ka_order;
+
+static void ka_obj_init(struct ka_obj *obj)
+{
+	memset(obj, 0, sizeof(*obj));
+	kref_init(&obj->ref);
+}
+
+static void ka_note_release(struct ka_obj *obj)
+{
+	obj->release_task = current;
+	obj->release_in_interrupt = in_interrupt();
+	obj->release_irqs_disabled = irqs_disabled();
+	obj->seq = atomic_inc_return(&ka_order);
+	atomic_inc(&obj->released);
+}
+
+static void ka_release(struct kref *kref)
+{
+	ka_note_release(container_of(kref, struct ka_obj, ref));
+}
+
+static void ka_expect_released_once(struct kunit *test, struct ka_obj *obj)
+{
+	KUNIT_EXPECT_EQ(test, atomic_read(&obj->released), 1);
+	KUNIT_EXPECT_FALSE(test, obj->release_in_interrupt);
+	KUNIT_EXPECT_FALSE(test, obj->release_irqs_disabled);
+}
+
+/* A release that runs once, and only once the count reaches zero. */
+static void kref_async_test_release_once(struct kunit *test)
+{
+	struct ka_obj obj;
+
+	ka_obj_init(&obj);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	kref_async_flush();
+	ka_expect_released_once(test, &obj);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&obj.released), 1);
+}
+
+static void kref_async_test_get_put_balance(struct kunit *test)
+{
+	struct ka_obj obj;
+	int i;
+
+	ka_obj_init(&obj);
+	for (i = 0; i < 16; i++)
+		kref_get(&obj.ref);
+	for (i = 0; i < 16; i++)
+		KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 0);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&obj.released), 0);
+	KUNIT_EXPECT_EQ(test, kref_read(&obj.ref), 1);
+
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	kref_async_flush();
+	ka_expect_released_once(test, &obj);
+}
+
+/* Between the final put and the release, lookups must not revive it. */
+static void kref_async_test_get_unless_zero_dead(struct kunit *test)
+{
+	struct ka_obj obj;
+
+	ka_obj_init(&obj);
+	KUNIT_EXPECT_TRUE(test, kref_get_unless_zero(&obj.ref));
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 0);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	KUNIT_EXPECT_FALSE(test, kref_get_unless_zero(&obj.ref));
+	kref_async_flush();
+	ka_expect_released_once(test, &obj);
+	KUNIT_EXPECT_FALSE(test, kref_get_unless_zero(&obj.ref));
+}
+
+/*
+ * A put on a count that is already zero is a use-after-free in the
+ * caller.  refcount_t warns and saturates; nothing may be released.
+ */
+static void kref_async_test_dead_count(struct kunit *test)
+{
+	struct ka_obj obj;
+
+	ka_obj_init(&obj);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	kref_async_flush();
+	KUNIT_ASSERT_EQ(test, atomic_read(&obj.released), 1);
+
+	kunit_info(test, "a refcount_t underflow warning is expected next\n");
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 0);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&obj.released), 1);
+	KUNIT_EXPECT_EQ(test, kref_read(&obj.ref), (unsigned int)REFCOUNT_SATURATED);
+}
+
+/* The core API on a bare refcount_t, as KVM counts its VMs. */
+struct ka_raw {
+	refcount_t users;
+	struct kref_async_node node;
+	atomic_t released;
+};
+
+static void ka_raw_release(struct kref_async_node *node)
+{
+	struct ka_raw *raw = container_of(node, struct ka_raw, node);
+
+	atomic_inc(&raw->released);
+}
+
+static void kref_async_test_refcount_core(struct kunit *test)
+{
+	struct ka_raw raw = { .users = REFCOUNT_INIT(2) };
+
+	if (refcount_dec_and_test(&raw.users))
+		kref_async_defer(&raw.node, ka_raw_release);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 0);
+	if (refcount_dec_and_test(&raw.users))
+		kref_async_defer(&raw.node, ka_raw_release);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
+}
+
+/*
+ * Nobody flushes: the worker must pick the release up by itself, and it
+ * runs in a workqueue worker, not in the putting kthread.
+ */
+struct ka_done_obj {
+	struct ka_obj obj;
+	struct completion done;
+};
+
+static void ka_done_release(struct kref *kref)
+{
+	struct ka_done_obj *d = container_of(kref, struct ka_done_obj, obj.ref);
+
+	ka_note_release(&d->obj);
+	complete(&d->done);
+}
+
+static void kref_async_test_worker_drains(struct kunit *test)
+{
+	struct ka_done_obj d;
+
+	ka_obj_init(&d.obj);
+	init_completion(&d.done);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&d.obj.ref, ka_done_release, &d.obj.node), 1);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&d.done, 10 * HZ), 0UL);
+	ka_expect_released_once(test, &d.obj);
+	KUNIT_EXPECT_PTR_NE(test, d.obj.release_task, current);
+	KUNIT_EXPECT_TRUE(test, d.obj.release_task->flags & PF_WQ_WORKER);
+	kref_async_flush();
+}
+
+/*
+ * The hazard, modelled: a "group lock" is held across the final put and
+ * the release takes that same lock.  Run synchronously this would
+ * self-deadlock; deferred, the put returns with the release not run, and
+ * the release completes once the lock is dropped, with lockdep silent.
+ */
+struct ka_group {
+	struct mutex group_lock;
+	struct task_struct *putter;
+	bool ran_in_putter;
+	bool done;
+	struct ka_obj obj;
+};
+
+static void ka_group_release(struct kref *kref)
+{
+	struct ka_group *g = container_of(kref, struct ka_group, obj.ref);
+
+	ka_note_release(&g->obj);
+	if (current == g->putter) {
+		/* Synchronous release: locking here would deadlock. */
+		g->ran_in_putter = true;
+		g->done = true;
+		return;
+	}
+	mutex_lock(&g->group_lock);
+	g->done = true;
+	mutex_unlock(&g->group_lock);
+}
+
+static void kref_async_test_group_lock_chain(struct kunit *test)
+{
+	struct ka_group *g = kunit_kzalloc(test, sizeof(*g), GFP_KERNEL);
+	bool debug_locks_before = debug_locks;
+
+	KUNIT_ASSERT_NOT_NULL(test, g);
+	mutex_init(&g->group_lock);
+	kref_init(&g->obj.ref);
+	g->putter = current;
+
+	mutex_lock(&g->group_lock);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&g->obj.ref, ka_group_release, &g->obj.node), 1);
+	/* The release needs group_lock, which we hold: it cannot be done. */
+	KUNIT_EXPECT_FALSE(test, READ_ONCE(g->done));
+	msleep(20);
+	KUNIT_EXPECT_FALSE(test, READ_ONCE(g->done));
+	mutex_unlock(&g->group_lock);
+
+	kref_async_flush();
+	KUNIT_EXPECT_TRUE(test, g->done);
+	KUNIT_EXPECT_FALSE(test, g->ran_in_putter);
+	ka_expect_released_once(test, &g->obj);
+	/* lockdep turns debug_locks off at its first report */
+	KUNIT_EXPECT_EQ(test, debug_locks, debug_locks_before);
+	mutex_destroy(&g->group_lock);
+}
+
+/* With a spinlock held and interrupts off the release still runs later. */
+static void kref_async_test_spinlock_irqs_off(struct kunit *test)
+{
+	DEFINE_SPINLOCK(lock);
+	struct ka_obj obj;
+	unsigned long flags;
+	int ret;
+
+	ka_obj_init(&obj);
+	spin_lock_irqsave(&lock, flags);
+	ret = kref_put_async(&obj.ref, ka_release, &obj.node);
+	spin_unlock_irqrestore(&lock, flags);
+	KUNIT_EXPECT_EQ(test, ret, 1);
+	kref_async_flush();
+	ka_expect_released_once(test, &obj);
+	KUNIT_EXPECT_PTR_NE(test, obj.release_task, NULL);
+}
+
+/* Final put from hard interrupt context. */
+struct ka_irq {
+	struct hrtimer timer;
+	struct timer_list tlist;
+	struct completion fired;
+	bool put_in_hardirq;
+	bool put_in_softirq;
+	int ret;
+	struct ka_obj obj;
+};
+
+static enum hrtimer_restart ka_hrtimer_fn(struct hrtimer *timer)
+{
+	struct ka_irq *ki = container_of(timer, struct ka_irq, timer);
+
+	ki->put_in_hardirq = in_hardirq();
+	ki->ret = kref_put_async(&ki->obj.ref, ka_release, &ki->obj.node);
+	complete(&ki->fired);
+	return HRTIMER_NORESTART;
+}
+
+static void kref_async_test_hardirq(struct kunit *test)
+{
+	struct ka_irq *ki = kunit_kzalloc(test, sizeof(*ki), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, ki);
+	kref_init(&ki->obj.ref);
+	init_completion(&ki->fired);
+	hrtimer_init(&ki->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
+	ki->timer.function = ka_hrtimer_fn;
+	hrtimer_start(&ki->timer, ns_to_ktime(100 * NSEC_PER_USEC),
+		      HRTIMER_MODE_REL_HARD);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&ki->fired, 10 * HZ), 0UL);
+	hrtimer_cancel(&ki->timer);
+
+	KUNIT_EXPECT_TRUE(test, ki->put_in_hardirq);
+	KUNIT_EXPECT_EQ(test, ki->ret, 1);
+	kref_async_flush();
+	ka_expect_released_once(test, &ki->obj);
+}
+
+static void ka_timer_fn(struct timer_list *t)
+{
+	struct ka_irq *ki = from_timer(ki, t, tlist);
+
+	ki->put_in_softirq = in_serving_softirq();
+	ki->ret = kref_put_async(&ki->obj.ref, ka_release, &ki->obj.node);
+	complete(&ki->fired);
+}
+
+static void kref_async_test_softirq(struct kunit *test)
+{
+	struct ka_irq *ki = kunit_kzalloc(test, sizeof(*ki), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, ki);
+	kref_init(&ki->obj.ref);
+	init_completion(&ki->fired);
+	timer_setup(&ki->tlist, ka_timer_fn, 0);
+	mod_timer(&ki->tlist, jiffies + 1);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&ki->fired, 10 * HZ), 0UL);
+	del_timer_sync(&ki->tlist);
+
+	KUNIT_EXPECT_TRUE(test, ki->put_in_softirq);
+	KUNIT_EXPECT_EQ(test, ki->ret, 1);
+	kref_async_flush();
+	ka_expect_released_once(test, &ki->obj);
+}
+
+/*
+ * Batching.  A first release holds the worker; the puts made meanwhile
+ * pile up on the list and must be taken in one go: the list is a stack,
+ * so one batch runs them newest first, whereas one execution per object
+ * (or no deferral at all) would run them in put order.  Where tracepoints
+ * exist the executions are also counted directly.
+ */
+#define KA_BATCH 64
+
+struct ka_batch {
+	struct ka_done_obj gate;
+	struct completion gate_open;
+	struct ka_obj objs[KA_BATCH];
+	atomic_t drains;
+	atomic_t drained;
+};
+
+static void ka_gate_release(struct kref *kref)
+{
+	struct ka_done_obj *d = container_of(kref, struct ka_done_obj, obj.ref);
+	struct ka_batch *b = container_of(d, struct ka_batch, gate);
+
+	complete(&d->done);
+	wait_for_completion(&b->gate_open);
+	ka_note_release(&d->obj);
+}
+
+#ifdef CONFIG_TRACEPOINTS
+static void ka_probe_drain(void *data, unsigned int count)
+{
+	struct ka_batch *b = data;
+
+	atomic_inc(&b->drains);
+	atomic_add(count, &b->drained);
+}
+#endif
+
+static void kref_async_test_batching(struct kunit *test)
+{
+	struct ka_batch *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, b);
+#ifdef CONFIG_TRACEPOINTS
+	KUNIT_ASSERT_EQ(test, register_trace_kref_async_drain(ka_probe_drain, b), 0);
+#endif
+	kref_init(&b->gate.obj.ref);
+	init_completion(&b->gate.done);
+	init_completion(&b->gate_open);
+	for (i = 0; i < KA_BATCH; i++)
+		kref_init(&b->objs[i].ref);
+
+	KUNIT_EXPECT_EQ(test, kref_put_async(&b->gate.obj.ref, ka_gate_release,
+					     &b->gate.obj.node), 1);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&b->gate.done, 10 * HZ), 0UL);
+
+	/* The worker is parked in ka_gate_release(): nothing else runs. */
+	for (i = 0; i < KA_BATCH; i++)
+		KUNIT_EXPECT_EQ(test, kref_put_async(&b->objs[i].ref, ka_release,
+						     &b->objs[i].node), 1);
+	for (i = 0; i < KA_BATCH; i++)
+		KUNIT_EXPECT_EQ(test, atomic_read(&b->objs[i].released), 0);
+
+	complete(&b->gate_open);
+	kref_async_flush();
+
+	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
+	for (i = 0; i < KA_BATCH; i++)
+		ka_expect_released_once(test, &b->objs[i]);
+	for (i = 1; i < KA_BATCH; i++)
+		KUNIT_EXPECT_LT(test, b->objs[i].seq, b->objs[i - 1].seq);
+#ifdef CONFIG_TRACEPOINTS
+	unregister_trace_kref_async_drain(ka_probe_drain, b);
+	tracepoint_synchronize_unregister();
+	/* the gate's batch and the pile-up's, nothing per object */
+	KUNIT_EXPECT_EQ(test, atomic_read(&b->drained), KA_BATCH + 1);
+	KUNIT_EXPECT_LE(test, atomic_read(&b->drains), 2);
+#endif
+}
+
+/*
+ * A release that drops the last reference to another object: that
+ * release is deferred too, not run nested inside the first.
+ */
+struct ka_chain {
+	struct ka_obj a;
+	struct ka_obj b;
+	bool in_a;
+	bool b_nested;
+};
+
+static void ka_chain_b_release(struct kref *kref)
+{
+	struct ka_chain *c = container_of(kref, struct ka_chain, b.ref);
+
+	c->b_nested = READ_ONCE(c->in_a);
+	ka_note_release(&c->b);
+}
+
+static void ka_chain_a_release(struct kref *kref)
+{
+	struct ka_chain *c = container_of(kref, struct ka_chain, a.ref);
+
+	WRITE_ONCE(c->in_a, true);
+	kref_put_async(&c->b.ref, ka_chain_b_release, &c->b.node);
+	ka_note_release(&c->a);
+	WRITE_ONCE(c->in_a, false);
+}
+
+static void kref_async_test_chain(struct kunit *test)
+{
+	struct ka_chain *c = kunit_kzalloc(test, sizeof(*c), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, c);
+	kref_init(&c->a.ref);
+	kref_init(&c->b.ref);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&c->a.ref, ka_chain_a_release, &c->a.node), 1);
+	/* b is queued while a's release runs: the second flush covers it */
+	kref_async_flush();
+	kref_async_flush();
+	ka_expect_released_once(test, &c->a);
+	ka_expect_released_once(test, &c->b);
+	KUNIT_EXPECT_FALSE(test, c->b_nested);
+	KUNIT_EXPECT_GT(test, c->b.seq, c->a.seq);
+}
+
+/* A release may sleep, and the flush waits for it. */
+static void ka_sleepy_release(struct kref *kref)
+{
+	msleep(30);
+	ka_release(kref);
+}
+
+static void kref_async_test_release_sleeps(struct kunit *test)
+{
+	struct ka_obj obj;
+
+	ka_obj_init(&obj);
+	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_sleepy_release, &obj.node), 1);
+	kref_async_flush();
+	ka_expect_released_once(test, &obj);
+}
+
+/* A flush in progress does not return before a running release does. */
+struct ka_flusher {
+	struct completion started;
+	struct completion finished;
+};
+
+static int ka_flush_thread(void *data)
+{
+	struct ka_flusher *f = data;
+
+	complete(&f->started);
+	kref_async_flush();
+	complete(&f->finished);
+	return 0;
+}
+
+static void kref_async_test_flush_waits(struct kunit *test)
+{
+	struct ka_batch *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+	struct ka_flusher f;
+	struct task_struct *t;
+
+	KUNIT_ASSERT_NOT_NULL(test, b);
+	init_completion(&f.started);
+	init_completion(&f.finished);
+	kref_init(&b->gate.obj.ref);
+	init_completion(&b->gate.done);
+	init_completion(&b->gate_open);
+
+	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&b->gate.done, 10 * HZ), 0UL);
+
+	t = kthread_run(ka_flush_thread, &f, "ka_flush");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	wait_for_completion(&f.started);
+	/* the release is parked: the flush must still be waiting */
+	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&f.finished, HZ / 10), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 0);
+
+	complete(&b->gate_open);
+	KUNIT_EXPECT_NE(test, wait_for_completion_timeout(&f.finished, 10 * HZ), 0UL);
+	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
+}
+
+/*
+ * Producers on every CPU, each flushing as it goes, while another thread
+ * flushes too: every object is released exactly once.
+ */
+#define KA_STRESS_OBJS 2048
+
+struct ka_stress {
+	struct ka_obj *objs;
+	int first, count;
+	struct completion done;
+};
+
+static int ka_stress_thread(void *data)
+{
+	struct ka_stress *s = data;
+	int i;
+
+	for (i = s->first; i < s->first + s->count; i++) {
+		kref_get(&s->objs[i].ref);
+		kref_put_async(&s->objs[i].ref, ka_release, &s->objs[i].node);
+		kref_put_async(&s->objs[i].ref, ka_release, &s->objs[i].node);
+		if (i % 256 == 0)
+			kref_async_flush();
+	}
+	complete(&s->done);
+	return 0;
+}
+
+static void kref_async_test_concurrent(struct kunit *test)
+{
+	struct ka_obj *objs;
+	struct ka_stress s[3];
+	int i, cpu, n = ARRAY_SIZE(s);
+
+	objs = kunit_kcalloc(test, KA_STRESS_OBJS, sizeof(*objs), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, objs);
+	for (i = 0; i < KA_STRESS_OBJS; i++)
+		kref_init(&objs[i].ref);
+
+	for (i = 0; i < n; i++) {
+		struct task_struct *t;
+
+		s[i].objs = objs;
+		s[i].count = KA_STRESS_OBJS / n;
+		s[i].first = i * s[i].count;
+		init_completion(&s[i].done);
+		t = kthread_create(ka_stress_thread, &s[i], "ka_stress/%d", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+		cpu = cpumask_nth(i % num_online_cpus(), cpu_online_mask);
+		kthread_bind(t, cpu);
+		wake_up_process(t);
+	}
+	for (i = 0; i < n; i++) {
+		KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&s[i].done, 60 * HZ), 0UL);
+		kref_async_flush();
+	}
+	kref_async_flush();
+	for (i = 0; i < n * s[0].count; i++)
+		ka_expect_released_once(test, &objs[i]);
+}
+
+/* Two flushes at once, neither returning before the releases are done. */
+static void kref_async_test_concurrent_flushes(struct kunit *test)
+{
+	struct ka_flusher f[2];
+	struct ka_obj *objs;
+	int i;
+
+	objs = kunit_kcalloc(test, 256, sizeof(*objs), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, objs);
+	for (i = 0; i < 256; i++) {
+		kref_init(&objs[i].ref);
+		kref_put_async(&objs[i].ref, ka_release,
+			       &objs[i].node);
+	}
+	for (i = 0; i < 2; i++) {
+		struct task_struct *t;
+
+		init_completion(&f[i].started);
+		init_completion(&f[i].finished);
+		t = kthread_run(ka_flush_thread, &f[i], "ka_flush/%d", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	}
+	for (i = 0; i < 2; i++)
+		KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&f[i].finished, 10 * HZ), 0UL);
+	/* both returned: everything queued before they started is done */
+	for (i = 0; i < 256; i++)
+		ka_expect_released_once(test, &objs[i]);
+}
+
+/* A NULL release is refused with a warning rather than crashing later. */
+static void kref_async_test_null_release(struct kunit *test)
+{
+	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
+
+	kunit_info(test, "a WARNING for the NULL release is expected next\n");
+	if (refcount_dec_and_test(&raw.users))
+		kref_async_defer(&raw.node, NULL);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 0);
+}
+
+static void kref_async_test_node_size(struct kunit *test)
+{
+	/* no bigger than a work_struct without lockdep */
+	KUNIT_EXPECT_LE(test, sizeof(struct kref_async_node),
+			4 * sizeof(void *));
+}
+
+static struct kunit_case kref_async_test_cases[] = {
+	KUNIT_CASE(kref_async_test_release_once),
+	KUNIT_CASE(kref_async_test_get_put_balance),
+	KUNIT_CASE(kref_async_test_get_unless_zero_dead),
+	KUNIT_CASE(kref_async_test_dead_count),
+	KUNIT_CASE(kref_async_test_refcount_core),
+	KUNIT_CASE(kref_async_test_worker_drains),
+	KUNIT_CASE(kref_async_test_group_lock_chain),
+	KUNIT_CASE(kref_async_test_spinlock_irqs_off),
+	KUNIT_CASE(kref_async_test_hardirq),
+	KUNIT_CASE(kref_async_test_softirq),
+	KUNIT_CASE(kref_async_test_batching),
+	KUNIT_CASE(kref_async_test_chain),
+	KUNIT_CASE(kref_async_test_release_sleeps),
+	KUNIT_CASE(kref_async_test_flush_waits),
+	KUNIT_CASE(kref_async_test_concurrent),
+	KUNIT_CASE(kref_async_test_concurrent_flushes),
+	KUNIT_CASE(kref_async_test_null_release),
+	KUNIT_CASE(kref_async_test_node_size),
+	{}
+};
+
+static struct kunit_suite kref_async_test_suite = {
+	.name = "kref_async",
+	.test_cases = kref_async_test_cases,
+};
+
+kunit_test_suites(&kref_async_test_suite);
+
+MODULE_DESCRIPTION("KUnit tests for deferred kref release");
+MODULE_LICENSE("GPL");

@@ -9,6 +9,9 @@ JOBS=${JOBS:-$(nproc)}
 BASE_PKG=${BASE_PKG:-linux-source-6.12}
 BASE_TARBALL=${BASE_TARBALL:-/usr/src/$BASE_PKG.tar.xz}
 RESULTS=${RESULTS:-$CACHE/results}
+# Kernel builds take the whole machine: never run two at once.
+BUILD_LOCK=${BUILD_LOCK:-/tmp/kref-async-build.lock}
+locked() { flock "$BUILD_LOCK" "$@"; }
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }

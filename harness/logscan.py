@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""Scan a kernel log for reports: WARNING, BUG, lockdep, KASAN, ODEBUG,
+"""Scan a kernel log (from the first line matching --from, if given) for reports: WARNING, BUG, lockdep, KASAN, ODEBUG,
 Oops, panic.  A report is expected, and not counted, when the test printed
 "... is expected next" just before it (one marker excuses one report).
 Prints each unexpected report with some context; exits 1 if any."""
@@ -40,10 +40,22 @@ def scan(lines):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: logscan.py LOG")
+    args = sys.argv[1:]
+    start = None
+    if len(args) == 3 and args[0] == "--from":
+        start = re.compile(args[1])
+        args = args[2:]
+    if len(args) != 1:
+        sys.exit("usage: logscan.py [--from REGEX] LOG")
+    sys.argv[1:] = args
     with open(sys.argv[1], errors="replace") as f:
         lines = f.read().splitlines()
+    if start:
+        first = next((i for i, l in enumerate(lines) if start.search(l)), None)
+        if first is None:
+            print(f"logscan: no line matches {start.pattern} in {sys.argv[1]}")
+            sys.exit(1)
+        lines = [""] * first + lines[first:]
     bad = scan(lines)
     for i in bad:
         print(f"--- unexpected report at {sys.argv[1]}:{i + 1}")

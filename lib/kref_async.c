@@ -126,7 +126,7 @@ static void kref_async_queue(struct kref_async_node *node,
 		 */
 		if (!task_work_add(task, &node->twork,
 				   TWA_RESUME | TWAF_NO_ALLOC)) {
-			trace_kref_async_defer(node, fn, KREF_ASYNC_TASK_WORK);
+			trace_kref_async_defer(node, fn, true);
 			return;
 		}
 		/*
@@ -135,7 +135,7 @@ static void kref_async_queue(struct kref_async_node *node,
 		 */
 	}
 
-	trace_kref_async_defer(node, fn, KREF_ASYNC_WORKER);
+	trace_kref_async_defer(node, fn, false);
 	/*
 	 * llist_add() is a full barrier: the node's fields are visible to
 	 * whoever takes the list.  Only the put that finds the list empty

@@ -200,6 +200,7 @@ static void kref_async_test_worker_drains(struct kunit *test)
  * the release completes once the lock is dropped, with lockdep silent.
  */
 struct ka_group {
+	/* stands for vfio's group lock; taken by the release too */
 	struct mutex group_lock;
 	struct task_struct *putter;
 	bool ran_in_putter;

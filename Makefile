@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# kref_async: build and test the series on Linux 6.12.
+#
+#   make            the main job: assemble, UML KUnit, summary
+#   make test       every test (what CI runs)
+#   make help       all targets
+#
+# KDIR=/path/to/linux uses that tree as the base instead of Debian's
+# linux-source-6.12; CACHE=dir moves the cache (default ~/.cache/kref-async).
+
+H := harness
+
+.PHONY: all kunit test deps assemble tree export lint kunit-um kunit-x86_64 \
+	compile compile-x86_64 compile-s390 help clean-cache
+
+all kunit:
+	@$(H)/run.sh deps assemble kunit-um
+
+test:
+	@$(H)/run.sh deps assemble lint kunit-um kunit-x86_64 compile-x86_64 compile-s390
+
+deps:
+	@$(H)/deps.sh all
+
+assemble:
+	@$(H)/assemble.sh
+
+tree:
+	@$(H)/tree.sh
+
+export:
+	@$(H)/export.sh
+
+lint kunit-um kunit-x86_64 compile-x86_64 compile-s390:
+	@$(H)/run.sh $@
+
+compile:
+	@$(H)/run.sh compile-x86_64 compile-s390
+
+clean-cache:
+	rm -rf $${CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/kref-async}/{tree,build,out,results}
+
+help:
+	@sed -n 's/^#   //p' Makefile
+	@echo "  make tree       git repo of the assembled tree, one commit per patch"
+	@echo "  make export     bring commits made in that tree back to the repo"
+	@echo "  make lint|kunit-um|kunit-x86_64|compile-x86_64|compile-s390"
+	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# checkpatch.pl --strict on every patch and added file, kernel-doc on the
+# added sources, and the core-api htmldocs for the new page.  Any finding
+# fails its check.
+. "$(dirname "$0")/common.sh"
+need perl
+
+tree=${1:-$("$REPO/harness/assemble.sh")}
+out=$CACHE/out/lint
+mkdir -p "$out"
+cp=("$tree/scripts/checkpatch.pl" --strict --no-tree --show-types --color=never
+    --ignore FILE_PATH_CHANGES,MISSING_SIGN_OFF)
+rc=0
+cd "$out"   # checkpatch leaves a camelcase cache in a git cwd
+
+while read -r patch added; do
+	if grep -q '^--- ' "$REPO/patches/$patch"; then
+		if "${cp[@]}" -q "$REPO/patches/$patch" > "$out/$patch.txt" 2>&1; then
+			record PASS "checkpatch:$patch"
+		else
+			sed 's/^/    /' "$out/$patch.txt"
+			record FAIL "checkpatch:$patch"; rc=1
+		fi
+	fi
+	for f in $added; do
+		n=$(basename "$f")
+		if "${cp[@]}" -q -f "$REPO/$f" > "$out/$n.checkpatch.txt" 2>&1; then
+			record PASS "checkpatch:$f"
+		else
+			sed 's/^/    /' "$out/$n.checkpatch.txt"
+			record FAIL "checkpatch:$f"; rc=1
+		fi
+		case $f in
+		*.c|*.h)
+			if "$tree/scripts/kernel-doc" -none -Wall "$REPO/$f" > "$out/$n.kdoc.txt" 2>&1 &&
+			   [ ! -s "$out/$n.kdoc.txt" ]; then
+				record PASS "kernel-doc:$f"
+			else
+				sed 's/^/    /' "$out/$n.kdoc.txt"
+				record FAIL "kernel-doc:$f"; rc=1
+			fi
+			;;
+		esac
+	done
+done < <(series_lines)
+exit $rc

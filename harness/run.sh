@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Run a list of steps, recording a failure for any step that dies without
+# recording a verdict of its own, then print the summary.
+#   run.sh STEP...   where STEP is one of the names below
+. "$(dirname "$0")/common.sh"
+
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+start=$(date +%s)
+for step; do
+	before=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)
+	t0=$(date +%s)
+	echo
+	echo "=== $step"
+	rc=0
+	case $step in
+	deps)		"$REPO/harness/deps.sh" all || rc=$? ;;
+	assemble)	"$REPO/harness/assemble.sh" >/dev/null || rc=$? ;;
+	lint)		"$REPO/harness/lint.sh" || rc=$? ;;
+	kunit-um)	"$REPO/harness/kunit.sh" um || rc=$? ;;
+	kunit-x86_64)	"$REPO/harness/kunit.sh" x86_64 || rc=$? ;;
+	compile-x86_64)	"$REPO/harness/compile.sh" x86_64 || rc=$? ;;
+	compile-s390)	"$REPO/harness/compile.sh" s390 || rc=$? ;;
+	*)		die "unknown step $step" ;;
+	esac
+	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)
+	if [ "$rc" -ne 0 ] && [ "$after" -eq "$before" ]; then
+		record FAIL "$step" "step failed (exit $rc) before recording a verdict"
+	fi
+	echo "=== $step: $(( $(date +%s) - t0 ))s"
+	# Nothing else can run without the tools or the tree.
+	if [ "$rc" -ne 0 ] && { [ "$step" = deps ] || [ "$step" = assemble ]; }; then
+		break
+	fi
+done
+echo "=== total: $(( $(date +%s) - start ))s"
+exec "$REPO/harness/summary.sh"

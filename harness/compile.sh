@@ -64,7 +64,7 @@ configure() {	# configure SRC BUILD
 		grep -q "^CONFIG_$o=[ym]" "$bd/.config" || missing="$missing $o"
 	done
 	[ -z "$missing" ] || die "$arch config: could not enable$missing (see $bd/.config)"
-	make -s -C "$src" O="$bd" "${mk[@]}" -j"$JOBS" prepare >"$bd/prepare.log" 2>&1 ||
+	locked make -s -C "$src" O="$bd" "${mk[@]}" -j"$JOBS" prepare >"$bd/prepare.log" 2>&1 ||
 		{ tail -20 "$bd/prepare.log"; die "$arch: make prepare failed ($bd/prepare.log)"; }
 }
 
@@ -73,7 +73,7 @@ build() {	# build SRC BUILD LOG objs...: warnings in touched files -> LOG
 	shift 3
 	# Rebuild the objects so that their warnings are printed again.
 	for o; do rm -f "$bd/$o"; done
-	make -C "$src" O="$bd" "${mk[@]}" -j"$JOBS" W=1 C=1 "$@" >"$logf.full" 2>&1 || rc=$?
+	locked make -C "$src" O="$bd" "${mk[@]}" -j"$JOBS" W=1 C=1 "$@" >"$logf.full" 2>&1 || rc=$?
 	grep -E '(warning|error):' "$logf.full" |
 		sed -E "s@^($src|$bd|\.\./[^ ]*)/@@; s@^[^ :]*/($(echo $touched | tr ' ' '|')):@\1:@" |
 		grep -E "^($(echo $touched | tr ' ' '|')):" |

@@ -22,6 +22,9 @@ for step; do
 	kunit-x86_64)	"$REPO/harness/kunit.sh" x86_64 || rc=$? ;;
 	compile-x86_64)	"$REPO/harness/compile.sh" x86_64 || rc=$? ;;
 	compile-s390)	"$REPO/harness/compile.sh" s390 || rc=$? ;;
+	docs)		"$REPO/harness/docs.sh" || rc=$? ;;
+	mutation)	"$REPO/harness/mutate.sh" || rc=$? ;;
+	guest)		"$REPO/harness/guest.sh" || rc=$? ;;
 	*)		die "unknown step $step" ;;
 	esac
 	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)

@@ -1,0 +1,164 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Run the user-space test of kref_put_async()'s task_work path in an
+# x86_64 QEMU guest (TCG, -smp 2, lockdep): a tinyconfig kernel plus
+# harness/guest.config, the test module tests/kmod, and the static
+# program tests/user/kref_async_user.c as /init of the initramfs.  Each
+# "KTEST: PASS|FAIL name" line the guest prints is recorded as the check
+# guest:name, plus guest:boot and guest:kernel-log.
+#
+#   guest.sh
+#
+# KMOD_SRC=dir builds the module from a modified copy of tests/kmod
+# instead (to show what the test catches); QEMU_TIMEOUT caps the boot
+# (600 s).  Builds are incremental in $CACHE/build/guest, and every make
+# of the kernel or the module holds $BUILD_LOCK, so that they never run
+# alongside another kernel build on this machine.
+. "$(dirname "$0")/common.sh"
+need make gcc flex bison bc cpio gzip flock qemu-system-x86_64 python3
+
+BUILD_LOCK=${BUILD_LOCK:-/tmp/kref-async-build.lock}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
+kmod_src=$(cd "${KMOD_SRC:-$REPO/tests/kmod}" && pwd)
+frag=$REPO/harness/guest.config
+bd=$CACHE/build/guest
+kd=$CACHE/build/guest-kmod
+out=$CACHE/out/guest
+mk=(ARCH=x86_64)
+command -v ccache >/dev/null && mk+=("CC=ccache gcc")
+
+fails=0
+verdict() {	# verdict PASS|FAIL name [detail]: record, and count failures
+	record "$@"
+	[ "$1" != FAIL ] || fails=$((fails + 1))
+}
+
+# kmake LOG ARGS...: make in the tree under the build lock, output to LOG.
+# Prints how long make itself ran, lock waits excluded.
+kmake() {
+	local logf=$1
+	shift
+	flock "$BUILD_LOCK" bash -c 'SECONDS=0; make "$@"; rc=$?;
+		echo "make $*: ${SECONDS}s (exit $rc)"; exit $rc' kmake \
+		-C "$tree" O="$bd" "${mk[@]}" "$@" >"$logf" 2>&1 || {
+		tail -30 "$logf"
+		return 1
+	}
+	log "$(tail -1 "$logf")"
+}
+
+tree=$("$REPO/harness/assemble.sh")
+mkdir -p "$bd" "$kd" "$out"
+
+# Configure only when the fragment changed, so that builds stay
+# incremental; olddefconfig picks up Kconfig changes of the tree.
+if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.guest.config"; then
+	log "configuring $bd: tinyconfig + harness/guest.config"
+	rm -f "$bd/.guest.config"
+	kmake "$out/config.log" tinyconfig ||
+		{ verdict FAIL guest:config "make tinyconfig failed"; exit 1; }
+	"$tree/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
+		>>"$out/config.log" 2>&1 ||
+		{ verdict FAIL guest:config "merge_config.sh failed ($out/config.log)"; exit 1; }
+fi
+kmake "$out/olddefconfig.log" olddefconfig ||
+	{ verdict FAIL guest:config "make olddefconfig failed"; exit 1; }
+missing=
+while read -r line; do
+	case $line in
+	CONFIG_*=*) grep -qxF "$line" "$bd/.config" || missing="$missing ${line%%=*}" ;;
+	esac
+done < "$frag"
+if [ -n "$missing" ]; then
+	verdict FAIL guest:config "not set after olddefconfig:$missing"
+	die "guest config: not set after olddefconfig:$missing (see $bd/.config)"
+fi
+cp "$frag" "$bd/.guest.config"
+
+log "building the guest kernel in $bd"
+kmake "$out/build.log" -j"$JOBS" bzImage modules_prepare ||
+	{ verdict FAIL guest:build "kernel build failed ($out/build.log)"; exit 1; }
+
+# Kbuild in 6.12 writes its objects next to the sources of M=: build a
+# copy, updated content-wise so that an unchanged module is not rebuilt.
+for f in "$kmod_src"/*; do
+	[ -f "$f" ] || continue
+	cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
+done
+log "building the test module from $kmod_src"
+kmake "$out/kmod.log" -j"$JOBS" M="$kd" modules ||
+	{ verdict FAIL guest:build "module build failed ($out/kmod.log)"; exit 1; }
+if grep -E 'warning:|WARNING:' "$out/kmod.log"; then
+	verdict FAIL guest:build "the test module builds with warnings ($out/kmod.log)"
+fi
+
+log "building /init"
+rd=$out/initramfs
+rm -rf "$rd"
+mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
+gcc -static -O2 -Wall -I"$kmod_src" -o "$rd/init" \
+	"$REPO/tests/user/kref_async_user.c" 2>"$out/init.log" ||
+	{ cat "$out/init.log"; verdict FAIL guest:build "/init does not build"; exit 1; }
+if [ -s "$out/init.log" ]; then
+	cat "$out/init.log"
+	verdict FAIL guest:build "/init builds with warnings ($out/init.log)"
+fi
+cp "$kd/kref_async_test.ko" "$rd/"
+# The kernel opens /dev/console for /init before devtmpfs is mounted.
+mknod "$rd/dev/console" c 5 1 2>/dev/null || true
+(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
+	gzip -9 > "$out/initramfs.cpio.gz"
+
+log "booting the guest (TCG, -smp 2, timeout ${QEMU_TIMEOUT}s)"
+console=$out/console.log
+SECONDS=0
+# TCG only: -accel kvm hangs on the machines this runs on.
+timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1G \
+	-nographic -no-reboot -kernel "$bd/arch/x86/boot/bzImage" \
+	-initrd "$out/initramfs.cpio.gz" \
+	-append "console=ttyS0 panic=-1 oops=panic" \
+	</dev/null >"$console" 2>&1 &
+qpid=$!
+done_at=
+while kill -0 "$qpid" 2>/dev/null; do
+	sleep 2
+	if [ -z "$done_at" ] && grep -q 'KTEST: DONE' "$console"; then
+		done_at=$SECONDS
+	fi
+	# /init powers off right after DONE; do not wait out the timeout
+	# if that fails.
+	if [ -n "$done_at" ] && [ $((SECONDS - done_at)) -gt 60 ]; then
+		log "the guest printed DONE but did not power off: stopping it"
+		kill "$qpid" 2>/dev/null || true
+	fi
+done
+qrc=0
+wait "$qpid" || qrc=$?
+boot_time=$SECONDS
+echo "guest: console log $console"
+
+# Serial lines end in \r; a kernel message may share a line with ours.
+tr -d '\r' < "$console" > "$out/console.txt"
+while read -r _ v name detail; do
+	verdict "$v" "guest:${name%:}" "$detail"
+done < <(grep -oE 'KTEST: (PASS|FAIL) .*' "$out/console.txt" || true)
+if grep -q 'KTEST: DONE' "$out/console.txt"; then
+	if grep -qE 'KTEST: (PASS|FAIL) ' "$out/console.txt"; then
+		verdict PASS guest:boot "ran to DONE in ${boot_time}s (qemu exit $qrc)"
+	else
+		verdict FAIL guest:boot "DONE without any check"
+	fi
+else
+	echo "--- last 40 lines of $console:"
+	tail -40 "$out/console.txt"
+	verdict FAIL guest:boot "no 'KTEST: DONE' after ${boot_time}s (qemu exit $qrc, 124 = timeout)"
+fi
+
+if python3 "$REPO/harness/logscan.py" "$out/console.txt" > "$out/logscan.txt"; then
+	verdict PASS guest:kernel-log "clean ($console)"
+else
+	cat "$out/logscan.txt"
+	verdict FAIL guest:kernel-log "unexpected reports in $console"
+fi
+echo "guest: console log $console"
+[ "$fails" -eq 0 ]

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Test-only module for kref_put_async(), driven from user space through
+ * /dev/kref_async_test by the guest's /init (tests/user/kref_async_user.c):
+ * a final put made from a real system call under a lock, a final put made
+ * on a task's exit path, and an unload attempted while releases are
+ * pending.  The release functions record where they ran; GET_STATE
+ * reports it and user space judges.
+ *
+ * Every release takes kat_release_lock, and GET_STATE takes kat_put_lock
+ * inside kat_release_lock.  A release that ran in the context of
+ * PUT_UNDER_LOCK's final put, under kat_put_lock, would record the inverse
+ * order, and lockdep would report the cycle: the shape of the deadlock
+ * between vfio's group lock and kvm_vfio_destroy() that kref_put_async()
+ * exists to avoid.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/completion.h>
+#include <linux/err.h>
+#include <linux/fs.h>
+#include <linux/jiffies.h>
+#include <linux/kref.h>
+#include <linux/kref_async.h>
+#include <linux/kthread.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/preempt.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "kref_async_test.h"
+
+/* Generous for a slow TCG guest, yet bounded so a broken test ends. */
+#define KAT_GATE_TIMEOUT	(120 * HZ)
+#define KAT_QUEUE_TIMEOUT	(30 * HZ)
+
+struct kat_obj {
+	struct kref			kref;
+	struct kref_async_node		node;
+	enum kref_async_test_kind	kind;
+	pid_t				put_tid;
+	/* Only compared with the releasing task's, never dereferenced. */
+	struct mm_struct		*put_mm;
+};
+
+/* Held across the final put of PUT_UNDER_LOCK. */
+static DEFINE_MUTEX(kat_put_lock);
+/* Taken by every release; protects kat_state. */
+static DEFINE_MUTEX(kat_release_lock);
+static struct kref_async_test_state kat_state;
+
+/* Releases of QUEUE_PENDING objects wait for it until the deadline. */
+static DECLARE_COMPLETION(kat_gate);
+static unsigned long kat_gate_deadline;
+
+/* One QUEUE_PENDING kthread at a time; the fields are under the lock. */
+static DEFINE_MUTEX(kat_queue_lock);
+static DECLARE_COMPLETION(kat_queue_done);
+static struct task_struct *kat_queue_task;
+static u32 kat_queue_count;
+static u32 kat_queue_made;
+
+/* Serialises HOLD on a file. */
+static DEFINE_MUTEX(kat_hold_lock);
+
+static int kat_lockdep_depth(void)
+{
+#ifdef CONFIG_LOCKDEP
+	return current->lockdep_depth;
+#else
+	return -1;
+#endif
+}
+
+/* Returns false if the gate stayed closed until the deadline. */
+static bool kat_wait_gate(void)
+{
+	long left = (long)(READ_ONCE(kat_gate_deadline) - jiffies);
+
+	return wait_for_completion_timeout(&kat_gate, left > 0 ? left : 0);
+}
+
+static void kat_release(struct kref *kref)
+{
+	struct kat_obj *obj = container_of(kref, struct kat_obj, kref);
+	struct kref_async_test_kind_state *ks = &kat_state.kind[obj->kind];
+	int depth = kat_lockdep_depth();
+	bool same_task = current->pid == obj->put_tid;
+	bool wrong_task, timed_out = false;
+	u32 flags = 0;
+
+	if (in_task())
+		flags |= KREF_ASYNC_TEST_IN_TASK;
+	if (current->mm == obj->put_mm)
+		flags |= KREF_ASYNC_TEST_SAME_MM;
+	if (mutex_is_locked(&kat_put_lock))
+		flags |= KREF_ASYNC_TEST_PUT_LOCKED;
+	if (current->flags & PF_KTHREAD)
+		flags |= KREF_ASYNC_TEST_KTHREAD;
+	/* A user task runs its own releases; a kthread cannot run any. */
+	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING)
+		wrong_task = same_task;
+	else
+		wrong_task = !same_task;
+
+	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING)
+		timed_out = !kat_wait_gate();
+
+	mutex_lock(&kat_release_lock);
+	kat_state.released++;
+	ks->released++;
+	if (wrong_task) {
+		kat_state.released_in_wrong_task++;
+		ks->released_in_wrong_task++;
+	}
+	if (timed_out) {
+		kat_state.gate_timeouts++;
+		kat_state.errors++;
+	}
+	ks->put_tid = obj->put_tid;
+	ks->release_tid = current->pid;
+	ks->flags = flags;
+	ks->lockdep_depth = depth;
+	mutex_unlock(&kat_release_lock);
+
+	kfree(obj);
+}
+
+static struct kat_obj *kat_create(enum kref_async_test_kind kind)
+{
+	struct kat_obj *obj = kzalloc(sizeof(*obj), GFP_KERNEL);
+
+	mutex_lock(&kat_release_lock);
+	if (obj) {
+		kat_state.created++;
+		kat_state.kind[kind].created++;
+	} else {
+		kat_state.errors++;
+	}
+	mutex_unlock(&kat_release_lock);
+
+	if (obj) {
+		kref_init(&obj->kref);
+		obj->kind = kind;
+	}
+	return obj;
+}
+
+/*
+ * Drop the last reference to @obj.  Returns true if its release had run
+ * by the time the put returned, which kref_put_async() must not allow.
+ * Takes no lock, so that PUT_UNDER_LOCK holds only kat_put_lock here.
+ */
+static bool kat_put(struct kat_obj *obj)
+{
+	u32 *released = &kat_state.kind[obj->kind].released;
+	u32 before = READ_ONCE(*released);
+
+	obj->put_tid = current->pid;
+	obj->put_mm = current->mm;
+	kref_put_async(&obj->kref, kat_release, &obj->node);
+	return READ_ONCE(*released) != before;
+}
+
+static void kat_note_put(enum kref_async_test_kind kind, bool released)
+{
+	if (!released)
+		return;
+	mutex_lock(&kat_release_lock);
+	kat_state.kind[kind].released_in_put++;
+	mutex_unlock(&kat_release_lock);
+}
+
+static long kat_put_under_lock(void)
+{
+	struct kat_obj *obj = kat_create(KREF_ASYNC_TEST_KIND_LOCKED);
+	bool released;
+
+	if (!obj)
+		return -ENOMEM;
+
+	mutex_lock(&kat_put_lock);
+	released = kat_put(obj);
+	mutex_unlock(&kat_put_lock);
+
+	kat_note_put(KREF_ASYNC_TEST_KIND_LOCKED, released);
+	return 0;
+}
+
+static long kat_get_state(struct kref_async_test_state __user *arg)
+{
+	struct kref_async_test_state state;
+
+	mutex_lock(&kat_release_lock);
+	/* The inverse of a release run under kat_put_lock: see the top. */
+	mutex_lock(&kat_put_lock);
+	state = kat_state;
+	mutex_unlock(&kat_put_lock);
+	mutex_unlock(&kat_release_lock);
+
+	return copy_to_user(arg, &state, sizeof(state)) ? -EFAULT : 0;
+}
+
+static long kat_hold(struct file *file)
+{
+	struct kat_obj *obj;
+	long ret = 0;
+
+	mutex_lock(&kat_hold_lock);
+	if (file->private_data) {
+		ret = -EBUSY;
+	} else {
+		obj = kat_create(KREF_ASYNC_TEST_KIND_HOLD);
+		if (obj)
+			file->private_data = obj;
+		else
+			ret = -ENOMEM;
+	}
+	mutex_unlock(&kat_hold_lock);
+	return ret;
+}
+
+/*
+ * A kthread's final puts cannot use task_work: they take the worker
+ * path.  Stays until kthread_stop(), which needs the task to exist.
+ */
+static int kat_queue_fn(void *data)
+{
+	u32 i;
+
+	for (i = 0; i < kat_queue_count; i++) {
+		struct kat_obj *obj = kat_create(KREF_ASYNC_TEST_KIND_PENDING);
+
+		if (!obj)
+			break;
+		kat_note_put(KREF_ASYNC_TEST_KIND_PENDING, kat_put(obj));
+	}
+	kat_queue_made = i;
+	complete(&kat_queue_done);
+
+	set_current_state(TASK_INTERRUPTIBLE);
+	while (!kthread_should_stop()) {
+		schedule();
+		set_current_state(TASK_INTERRUPTIBLE);
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}
+
+static bool kat_pending_outstanding(void)
+{
+	struct kref_async_test_kind_state *ks;
+	bool outstanding;
+
+	mutex_lock(&kat_release_lock);
+	ks = &kat_state.kind[KREF_ASYNC_TEST_KIND_PENDING];
+	outstanding = ks->created != ks->released;
+	mutex_unlock(&kat_release_lock);
+	return outstanding;
+}
+
+static long kat_queue_pending(u32 __user *arg)
+{
+	struct task_struct *task;
+	long ret;
+	u32 n;
+
+	if (get_user(n, arg))
+		return -EFAULT;
+	if (!n || n > KREF_ASYNC_TEST_MAX_PENDING)
+		return -EINVAL;
+
+	mutex_lock(&kat_queue_lock);
+	if (kat_queue_task || kat_pending_outstanding()) {
+		ret = -EBUSY;
+		goto out;
+	}
+	reinit_completion(&kat_gate);
+	WRITE_ONCE(kat_gate_deadline, jiffies + KAT_GATE_TIMEOUT);
+	reinit_completion(&kat_queue_done);
+	kat_queue_count = n;
+
+	task = kthread_run(kat_queue_fn, NULL, KREF_ASYNC_TEST_NAME);
+	if (IS_ERR(task)) {
+		ret = PTR_ERR(task);
+		goto out;
+	}
+	kat_queue_task = task;
+	/*
+	 * Deferred puts return at once.  Should one wait for the gate
+	 * instead, leave the kthread to module exit, which opens the gate.
+	 */
+	if (!wait_for_completion_timeout(&kat_queue_done, KAT_QUEUE_TIMEOUT)) {
+		ret = -ETIMEDOUT;
+		goto out;
+	}
+	kthread_stop(task);
+	kat_queue_task = NULL;
+	ret = kat_queue_made == n ? 0 : -ENOMEM;
+out:
+	mutex_unlock(&kat_queue_lock);
+	return ret;
+}
+
+static long kat_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KREF_ASYNC_TEST_PUT_UNDER_LOCK:
+		return kat_put_under_lock();
+	case KREF_ASYNC_TEST_GET_STATE:
+		return kat_get_state(uarg);
+	case KREF_ASYNC_TEST_HOLD:
+		return kat_hold(file);
+	case KREF_ASYNC_TEST_QUEUE_PENDING:
+		return kat_queue_pending(uarg);
+	case KREF_ASYNC_TEST_OPEN_GATE:
+		complete_all(&kat_gate);
+		return 0;
+	case KREF_ASYNC_TEST_FLUSH:
+		kref_async_flush();
+		return 0;
+	}
+	return -ENOTTY;
+}
+
+static int kat_open(struct inode *inode, struct file *file)
+{
+	/* misc_open() left the miscdevice here; HOLD uses the field. */
+	file->private_data = NULL;
+	return nonseekable_open(inode, file);
+}
+
+/* A task killed with the file open gets here from its exit path. */
+static int kat_file_release(struct inode *inode, struct file *file)
+{
+	struct kat_obj *obj = file->private_data;
+
+	if (obj)
+		kat_note_put(KREF_ASYNC_TEST_KIND_HOLD, kat_put(obj));
+	return 0;
+}
+
+static const struct file_operations kat_fops = {
+	.owner		= THIS_MODULE,
+	.open		= kat_open,
+	.release	= kat_file_release,
+	.unlocked_ioctl	= kat_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+};
+
+static struct miscdevice kat_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= KREF_ASYNC_TEST_NAME,
+	.fops	= &kat_fops,
+};
+
+static int __init kat_init(void)
+{
+	return misc_register(&kat_misc);
+}
+module_init(kat_init);
+
+static void __exit kat_exit(void)
+{
+	u32 created, released;
+
+	misc_deregister(&kat_misc);
+	/* A kthread left behind by QUEUE_PENDING: let it finish, stop it. */
+	complete_all(&kat_gate);
+	if (kat_queue_task)
+		kthread_stop(kat_queue_task);
+
+	mutex_lock(&kat_release_lock);
+	created = kat_state.created;
+	released = kat_state.released;
+	mutex_unlock(&kat_release_lock);
+	if (released != created)
+		pr_err("%u objects created, %u released at unload\n",
+		       created, released);
+	WARN_ON(released != created);
+}
+module_exit(kat_exit);
+
+MODULE_DESCRIPTION("Test module for kref_put_async(), driven from user space");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kref_async_user.c - /init of the guest that tests kref_put_async() from
+ * user space, through the test module tests/kmod/kref_async_test.ko.
+ *
+ * Mounts what it needs, loads the module, runs the cases, prints one line
+ * per check:
+ *
+ *	KTEST: PASS <name> [(<what was seen>)]
+ *	KTEST: FAIL <name>: <what was seen>
+ *
+ * then "KTEST: DONE", and powers the guest off.  harness/guest.sh builds
+ * it with gcc -static and records every line as a check.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kref_async_test.h"
+
+#define MODULE_PATH	"/" KREF_ASYNC_TEST_NAME ".ko"
+#define NR_PENDING	64
+#define NR_REPEAT	100
+
+#define LOCKED	KREF_ASYNC_TEST_KIND_LOCKED
+#define HOLD	KREF_ASYNC_TEST_KIND_HOLD
+#define PENDING	KREF_ASYNC_TEST_KIND_PENDING
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static bool check(bool ok, const char *name, const char *fmt, ...)
+{
+	char seen[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(seen, sizeof(seen), fmt, ap);
+	va_end(ap);
+	if (ok)
+		printf("KTEST: PASS %s (%s)\n", name, seen);
+	else
+		printf("KTEST: FAIL %s: %s\n", name, seen);
+	return ok;
+}
+
+static int open_dev(void)
+{
+	return open(KREF_ASYNC_TEST_DEV, O_RDWR | O_CLOEXEC);
+}
+
+static int get_state(int fd, struct kref_async_test_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	return ioctl(fd, KREF_ASYNC_TEST_GET_STATE, st);
+}
+
+static long delete_module(unsigned int flags)
+{
+	return syscall(SYS_delete_module, KREF_ASYNC_TEST_NAME, flags);
+}
+
+/* The module's refcount from /proc/modules, -1 if it is not loaded. */
+static int module_refcount(void)
+{
+	char line[512], name[64];
+	int refs = -1, r;
+	FILE *f = fopen("/proc/modules", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %*u %d", name, &r) == 2 &&
+		    !strcmp(name, KREF_ASYNC_TEST_NAME)) {
+			refs = r;
+			break;
+		}
+	}
+	fclose(f);
+	return refs;
+}
+
+static bool setup_guest(void)
+{
+	static const struct {
+		const char *src, *dir, *type;
+	} mounts[] = {
+		{ "proc", "/proc", "proc" },
+		{ "sysfs", "/sys", "sysfs" },
+		{ "devtmpfs", "/dev", "devtmpfs" },
+		{ "debugfs", "/sys/kernel/debug", "debugfs" },
+	};
+	char failed[256] = "";
+	size_t i;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(mounts); i++) {
+		mkdir(mounts[i].dir, 0755);
+		if (mount(mounts[i].src, mounts[i].dir, mounts[i].type, 0, NULL) &&
+		    errno != EBUSY && !*failed)
+			snprintf(failed, sizeof(failed), "mount %s: %s",
+				 mounts[i].dir, strerror(errno));
+	}
+	/* Without /dev/console in the initramfs, stdout goes nowhere. */
+	if (fcntl(1, F_GETFD) < 0) {
+		fd = open("/dev/console", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return check(!*failed, "setup.mounts", "%s",
+		     *failed ? failed : "proc, sysfs, devtmpfs, debugfs");
+}
+
+static bool load_module(void)
+{
+	int fd, i;
+
+	fd = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return check(false, "setup.load-module", "open %s: %s",
+			     MODULE_PATH, strerror(errno));
+	if (syscall(SYS_finit_module, fd, "", 0)) {
+		check(false, "setup.load-module", "finit_module: %s",
+		      strerror(errno));
+		close(fd);
+		return false;
+	}
+	close(fd);
+	for (i = 0; i < 50 && access(KREF_ASYNC_TEST_DEV, F_OK); i++)
+		usleep(100000);
+	return check(!access(KREF_ASYNC_TEST_DEV, F_OK), "setup.load-module",
+		     "%s, refcount %d", KREF_ASYNC_TEST_DEV,
+		     module_refcount());
+}
+
+/*
+ * (1) A final put made by this task inside a system call, under the
+ * module's mutex, must be released before the call returns to user space,
+ * in this task, with its mm, and with no lock held.
+ */
+static void test_task_work(void)
+{
+	struct kref_async_test_state before, after;
+	struct kref_async_test_kind_state *b, *a;
+	pid_t tid = gettid();
+	unsigned int created, released;
+	int fd, i;
+
+	fd = open_dev();
+	if (fd < 0) {
+		check(false, "task_work", "open %s: %s", KREF_ASYNC_TEST_DEV,
+		      strerror(errno));
+		return;
+	}
+	if (get_state(fd, &before) ||
+	    ioctl(fd, KREF_ASYNC_TEST_PUT_UNDER_LOCK) ||
+	    get_state(fd, &after)) {
+		check(false, "task_work", "ioctl: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	b = &before.kind[LOCKED];
+	a = &after.kind[LOCKED];
+	created = a->created - b->created;
+	released = a->released - b->released;
+
+	check(created == 1 && released == 1, "task_work.released-once",
+	      "%u created, %u released when the ioctl returned",
+	      created, released);
+	check(a->released_in_put == b->released_in_put,
+	      "task_work.not-in-ioctl", "%s",
+	      a->released_in_put == b->released_in_put ?
+	      "not yet released when the put returned" :
+	      "released inside the ioctl, before the put returned");
+	if (!released) {
+		check(false, "task_work.context", "the release never ran");
+	} else {
+		check(a->put_tid == tid && a->release_tid == tid,
+		      "task_work.same-task",
+		      "put in tid %d, released in tid %d, caller tid %d",
+		      a->put_tid, a->release_tid, tid);
+		check(a->flags & KREF_ASYNC_TEST_SAME_MM, "task_work.same-mm",
+		      "release ran %s the caller's mm",
+		      a->flags & KREF_ASYNC_TEST_SAME_MM ? "with" : "without");
+		check(!(a->flags & KREF_ASYNC_TEST_PUT_LOCKED),
+		      "task_work.mutex-unlocked", "module mutex %s",
+		      a->flags & KREF_ASYNC_TEST_PUT_LOCKED ?
+		      "locked during the release" : "unlocked");
+		if (a->lockdep_depth < 0)
+			check(false, "task_work.no-locks-held",
+			      "kernel without CONFIG_LOCKDEP, cannot tell");
+		else
+			check(a->lockdep_depth == 0, "task_work.no-locks-held",
+			      "lockdep_depth %d in the release",
+			      a->lockdep_depth);
+		check((a->flags & KREF_ASYNC_TEST_IN_TASK) &&
+		      !(a->flags & KREF_ASYNC_TEST_KTHREAD),
+		      "task_work.in-task", "in_task() %d, kthread %d",
+		      !!(a->flags & KREF_ASYNC_TEST_IN_TASK),
+		      !!(a->flags & KREF_ASYNC_TEST_KTHREAD));
+	}
+
+	/* The same, many times: each release must be done by each return. */
+	before = after;
+	for (i = 0; i < NR_REPEAT; i++) {
+		if (ioctl(fd, KREF_ASYNC_TEST_PUT_UNDER_LOCK) ||
+		    get_state(fd, &after) ||
+		    after.kind[LOCKED].released - b->released != (unsigned int)i + 1)
+			break;
+	}
+	get_state(fd, &after);
+	check(i == NR_REPEAT &&
+	      after.kind[LOCKED].released_in_put == b->released_in_put &&
+	      after.kind[LOCKED].released_in_wrong_task ==
+	      b->released_in_wrong_task,
+	      "task_work.repeat",
+	      "%d of %d puts released by their return, %u inside the put, %u in another task",
+	      i, NR_REPEAT,
+	      after.kind[LOCKED].released_in_put - b->released_in_put,
+	      after.kind[LOCKED].released_in_wrong_task -
+	      b->released_in_wrong_task);
+	close(fd);
+}
+
+/*
+ * (2) A child holds the last reference through its open file and dies
+ * (SIGKILL, or a plain exit) without closing it: the put comes from its
+ * exit path, and the release must be done by the time waitpid() returns.
+ */
+static void test_exit(bool kill_child)
+{
+	const char *what = kill_child ? "exit-kill" : "exit-normal";
+	struct kref_async_test_state before, after;
+	struct kref_async_test_kind_state *b, *a;
+	unsigned int created, released;
+	char name[64], c;
+	int fd, p[2], status = 0;
+	ssize_t got;
+	pid_t pid;
+
+	fd = open_dev();
+	if (fd < 0 || get_state(fd, &before) || pipe2(p, O_CLOEXEC)) {
+		check(false, what, "setup: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int cfd = open_dev();
+
+		if (cfd < 0 || ioctl(cfd, KREF_ASYNC_TEST_HOLD))
+			_exit(2);
+		if (write(p[1], "h", 1) != 1)
+			_exit(3);
+		while (kill_child)
+			pause();
+		_exit(0);	/* cfd is still open */
+	}
+	close(p[1]);
+	got = pid > 0 ? read(p[0], &c, 1) : -1;
+	if (got == 1 && kill_child)
+		kill(pid, SIGKILL);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	close(p[0]);
+	if (got != 1) {
+		check(false, what, "the child could not HOLD (status 0x%x)",
+		      status);
+		close(fd);
+		return;
+	}
+	get_state(fd, &after);
+	close(fd);
+	b = &before.kind[HOLD];
+	a = &after.kind[HOLD];
+	created = a->created - b->created;
+	released = a->released - b->released;
+
+	snprintf(name, sizeof(name), "%s.released-once", what);
+	check(created == 1 && released == 1, name,
+	      "%u created, %u released when waitpid returned, child %s %d",
+	      created, released,
+	      WIFSIGNALED(status) ? "killed by signal" : "exited with",
+	      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (!released)
+		return;
+	snprintf(name, sizeof(name), "%s.same-task", what);
+	check(a->release_tid == pid && a->put_tid == pid, name,
+	      "put in tid %d, released in tid %d, child was %d",
+	      a->put_tid, a->release_tid, pid);
+	snprintf(name, sizeof(name), "%s.no-locks-held", what);
+	check(a->lockdep_depth == 0 &&
+	      !(a->flags & KREF_ASYNC_TEST_PUT_LOCKED) &&
+	      (a->flags & KREF_ASYNC_TEST_IN_TASK), name,
+	      "lockdep_depth %d, module mutex %s, in_task() %d",
+	      a->lockdep_depth,
+	      a->flags & KREF_ASYNC_TEST_PUT_LOCKED ? "locked" : "unlocked",
+	      !!(a->flags & KREF_ASYNC_TEST_IN_TASK));
+}
+
+/*
+ * (3) Releases queued from a kthread wait in the worker: while they do,
+ * the module that holds their release function must not unload, even
+ * with no file open; once they have run, it must.
+ */
+static void test_unload(void)
+{
+	struct kref_async_test_state before, st;
+	struct kref_async_test_kind_state *b, *k;
+	unsigned int n = NR_PENDING, created, released;
+	int fd, refs, err, i;
+	long r;
+
+	fd = open_dev();
+	if (fd < 0 || get_state(fd, &before)) {
+		check(false, "unload", "setup: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	b = &before.kind[PENDING];
+	k = &st.kind[PENDING];
+	r = ioctl(fd, KREF_ASYNC_TEST_QUEUE_PENDING, &n);
+	err = errno;
+	get_state(fd, &st);
+	created = k->created - b->created;
+	released = k->released - b->released;
+	check(!r && created == NR_PENDING && !released &&
+	      k->released_in_put == b->released_in_put,
+	      "unload.queue-pending",
+	      "QUEUE_PENDING(%d): %s; %u created, %u released with the gate closed, %u inside the put",
+	      NR_PENDING, r ? strerror(err) : "ok", created, released,
+	      k->released_in_put - b->released_in_put);
+	close(fd);
+
+	/* Only the pending releases keep the module now. */
+	refs = module_refcount();
+	r = delete_module(O_NONBLOCK);
+	err = errno;
+	if (!check(r && (err == EWOULDBLOCK || err == EBUSY),
+		   "unload.blocked-while-pending",
+		   "delete_module with %u releases pending and no file open: %s (refcount was %d)",
+		   created - released, r ? strerror(err) : "unloaded", refs)) {
+		check(false, "unload.released-after-flush",
+		      "the module was unloaded under its pending releases");
+		return;
+	}
+
+	fd = open_dev();
+	if (fd < 0) {
+		check(false, "unload.released-after-flush", "reopen: %s",
+		      strerror(errno));
+		return;
+	}
+	if (ioctl(fd, KREF_ASYNC_TEST_OPEN_GATE) ||
+	    ioctl(fd, KREF_ASYNC_TEST_FLUSH) || get_state(fd, &st)) {
+		check(false, "unload.released-after-flush", "ioctl: %s",
+		      strerror(errno));
+	} else {
+		created = k->created - b->created;
+		released = k->released - b->released;
+		check(created == NR_PENDING && released == created &&
+		      !st.gate_timeouts && st.errors == before.errors &&
+		      k->released_in_wrong_task == b->released_in_wrong_task,
+		      "unload.released-after-flush",
+		      "%u created, %u released after OPEN_GATE + FLUSH, %u gate timeouts, %u errors, %u in the putting kthread",
+		      created, released, st.gate_timeouts,
+		      st.errors - before.errors,
+		      k->released_in_wrong_task - b->released_in_wrong_task);
+	}
+	close(fd);
+
+	for (i = 1; i <= 20; i++) {
+		r = delete_module(O_NONBLOCK);
+		err = errno;
+		if (!r || (err != EWOULDBLOCK && err != EBUSY))
+			break;
+		usleep(100000);
+	}
+	check(!r && module_refcount() < 0, "unload.after-release",
+	      "delete_module: %s after %d tries", r ? strerror(err) : "ok",
+	      i > 20 ? 20 : i);
+}
+
+/* Lockdep, DEBUG_ATOMIC_SLEEP and WARN_ON() all report through printk. */
+static void check_kmsg(void)
+{
+	static const char *const reports[] = {
+		"WARNING:", "BUG:", "Oops", "possible circular locking",
+		"possible recursive locking", "inconsistent lock state",
+		"Kernel panic",
+	};
+	char rec[8192], first[256] = "";
+	unsigned int records = 0, hits = 0;
+	char *msg, *nl;
+	ssize_t len;
+	size_t i;
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		check(false, "kmsg", "open /dev/kmsg: %s", strerror(errno));
+		return;
+	}
+	for (;;) {
+		len = read(fd, rec, sizeof(rec) - 1);
+		if (len < 0 && errno == EPIPE)
+			continue;	/* records overwritten meanwhile */
+		if (len <= 0)
+			break;
+		rec[len] = '\0';
+		records++;
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = '\0';
+		for (i = 0; i < ARRAY_SIZE(reports); i++) {
+			if (!strstr(msg, reports[i]))
+				continue;
+			if (!hits++)
+				snprintf(first, sizeof(first), "%.200s", msg);
+			break;
+		}
+	}
+	if (len < 0 && errno != EAGAIN)
+		check(false, "kmsg", "read /dev/kmsg: %s", strerror(errno));
+	else
+		check(!hits && records, "kmsg",
+		      "%u records, %u reports%s%s", records, hits,
+		      hits ? ", first: " : "", first);
+	close(fd);
+}
+
+int main(void)
+{
+	if (setup_guest() && load_module()) {
+		test_task_work();
+		test_exit(true);
+		test_exit(false);
+		test_unload();
+	}
+	check_kmsg();
+	printf("KTEST: DONE\n");
+	fflush(stdout);
+	sync();
+
+	reboot(RB_POWER_OFF);
+	/* Only if powering off failed; QEMU runs with -no-reboot. */
+	printf("kref_async_user: power off: %s\n", strerror(errno));
+	fflush(stdout);
+	reboot(RB_AUTOBOOT);
+	for (;;)
+		pause();
+}

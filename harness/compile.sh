@@ -14,6 +14,8 @@ arch=${1:-x86_64}
 tree=${2:-$("$REPO/harness/assemble.sh")}
 base=$(base_dir)
 label=${LABEL:-compile-$arch}
+# QUICK=1: does it build at all (bisect.sh): no W=1/C=1, no base run.
+quick=${QUICK:-0}
 
 case $arch in
 x86_64)
@@ -38,13 +40,14 @@ command -v ccache >/dev/null && mk+=("CC=ccache $cc")
 touched=$(sort -u "$tree/.kref-async-files")
 objs=()
 for f in $touched; do
-	case $f in
-	*.c) ;;
-	*) continue ;;
-	esac
-	o=$(awk -v a="$arch" -v f="$f" '$1 == a && $2 == f { print $3 }' "$REPO/harness/objects")
-	[ "$o" = - ] && continue
-	objs+=("${o:-${f%.c}.o}")
+	mapped=$(awk -v a="$arch" -v f="$f" '$1 == a && $2 == f { print $3 }' "$REPO/harness/objects")
+	if [ -n "$mapped" ]; then
+		for o in $mapped; do
+			[ "$o" = - ] || objs+=("$o")
+		done
+	elif [ "${f%.c}" != "$f" ]; then
+		objs+=("${f%.c}.o")
+	fi
 done
 [ ${#objs[@]} -gt 0 ] || die "no objects to build for $arch"
 
@@ -73,7 +76,9 @@ build() {	# build SRC BUILD LOG objs...: warnings in touched files -> LOG
 	shift 3
 	# Rebuild the objects so that their warnings are printed again.
 	for o; do rm -f "$bd/$o"; done
-	locked make -C "$src" O="$bd" "${mk[@]}" -j"$JOBS" W=1 C=1 "$@" >"$logf.full" 2>&1 || rc=$?
+	local extra=(W=1 C=1)
+	[ "$quick" = 1 ] && extra=()
+	locked make -C "$src" O="$bd" "${mk[@]}" -j"$JOBS" "${extra[@]}" "$@" >"$logf.full" 2>&1 || rc=$?
 	grep -E '(warning|error):' "$logf.full" |
 		sed -E "s@^($src|$bd|\.\./[^ ]*)/@@; s@^[^ :]*/($(echo $touched | tr ' ' '|')):@\1:@" |
 		grep -E "^($(echo $touched | tr ' ' '|')):" |
@@ -81,7 +86,7 @@ build() {	# build SRC BUILD LOG objs...: warnings in touched files -> LOG
 	return $rc
 }
 
-bd=$CACHE/build/$label
+bd=$CACHE/build/${BUILD_NAME:-$label}
 log "$arch: configure + prepare in $bd"
 configure "$tree" "$bd"
 rc=0
@@ -90,6 +95,10 @@ if [ $rc -ne 0 ]; then
 	grep -E 'error|Error' "$bd/warnings.full" | head -20
 	record FAIL "$label:build" "build failed ($bd/warnings.full)"
 	exit 1
+fi
+if [ "$quick" = 1 ]; then
+	record PASS "$label:build" "${objs[*]}"
+	exit 0
 fi
 
 # What the unpatched base prints for the same objects (those it has).

@@ -67,7 +67,7 @@ for c in $(git -C "$g" rev-list --reverse kref-async-base..HEAD); do
 		{ git -C "$g" show -s --format=email "$c"; echo "---"; } > "$out/$name"
 	fi
 	normalize_header "$out/$name"
-	echo "$name ${added[*]}" >> "$out/series.new"
+	echo "$name ${added[*]}" | sed "s/ *$//" >> "$out/series.new"
 done
 
 mkdir -p "$REPO/patches"

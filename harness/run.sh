@@ -23,6 +23,7 @@ for step; do
 	compile-x86_64)	"$REPO/harness/compile.sh" x86_64 || rc=$? ;;
 	compile-s390)	"$REPO/harness/compile.sh" s390 || rc=$? ;;
 	docs)		"$REPO/harness/docs.sh" || rc=$? ;;
+	bisect)		"$REPO/harness/bisect.sh" || rc=$? ;;
 	mutation)	"$REPO/harness/mutate.sh" || rc=$? ;;
 	guest)		"$REPO/harness/guest.sh" || rc=$? ;;
 	*)		die "unknown step $step" ;;

@@ -10,14 +10,14 @@
 
 H := harness
 
-.PHONY: all kunit test deps assemble tree export lint docs mutation bisect kunit-um kunit-x86_64 \
+.PHONY: all kunit test deps assemble tree export series series-check lint docs mutation bisect kunit-um kunit-x86_64 \
 	compile compile-x86_64 compile-s390 help clean-cache
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
 
 test:
-	@$(H)/run.sh deps assemble lint docs kunit-um mutation kunit-x86_64 compile-x86_64 compile-s390 bisect
+	@$(H)/run.sh deps assemble lint docs kunit-um mutation kunit-x86_64 compile-x86_64 compile-s390 bisect series
 
 deps:
 	@$(H)/deps.sh all
@@ -27,6 +27,12 @@ assemble:
 
 tree:
 	@$(H)/tree.sh
+
+series:
+	@CHECK=0 $(H)/series.sh $(OUT)
+
+series-check:
+	@$(H)/run.sh series
 
 export:
 	@$(H)/export.sh

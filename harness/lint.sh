@@ -10,7 +10,7 @@ tree=${1:-$("$REPO/harness/assemble.sh")}
 out=$CACHE/out/lint
 mkdir -p "$out"
 cp=("$tree/scripts/checkpatch.pl" --strict --no-tree --show-types --color=never
-    --ignore FILE_PATH_CHANGES,MISSING_SIGN_OFF)
+    --ignore MISSING_SIGN_OFF)
 rc=0
 cd "$out"   # checkpatch leaves a camelcase cache in a git cwd
 

@@ -24,6 +24,7 @@ for step; do
 	compile-s390)	"$REPO/harness/compile.sh" s390 || rc=$? ;;
 	docs)		"$REPO/harness/docs.sh" || rc=$? ;;
 	bisect)		"$REPO/harness/bisect.sh" || rc=$? ;;
+	series)		"$REPO/harness/series.sh" || rc=$? ;;
 	mutation)	"$REPO/harness/mutate.sh" || rc=$? ;;
 	guest)		"$REPO/harness/guest.sh" || rc=$? ;;
 	*)		die "unknown step $step" ;;

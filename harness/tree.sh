@@ -11,7 +11,7 @@
 need git patch
 
 base=$(base_dir)
-g=$CACHE/git/$(base_key "$base")
+g=${GIT_TREE:-$CACHE/git/$(base_key "$base")}
 export GIT_AUTHOR_NAME=${GIT_AUTHOR_NAME:-kref_async series} \
 	GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL:-kref-async@localhost}
 export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL

@@ -1,0 +1,107 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Write the series as it would be mailed: git format-patch with a cover
+# letter, per-patch To/Cc from scripts/get_maintainer.pl, no sign-off
+# (SIGNOFF=1 adds the committer's, AUTHOR="Name <mail>" sets the author).
+#   series.sh [outdir]     (default $CACHE/out/series)
+# Then checks each patch with checkpatch.pl --strict and that the series
+# applies with git am to the pristine base and gives the same tree.
+. "$(dirname "$0")/common.sh"
+need git perl
+
+base=$(base_dir)
+out=${1:-$CACHE/out/series}
+g=$CACHE/git/$(base_key "$base")-series
+AUTHOR=${AUTHOR:-kref_async series <kref-async@localhost>}
+export GIT_AUTHOR_NAME=${AUTHOR% <*} GIT_AUTHOR_EMAIL=${AUTHOR##*<}
+export GIT_AUTHOR_EMAIL=${GIT_AUTHOR_EMAIL%>}
+export GIT_COMMITTER_NAME=$GIT_AUTHOR_NAME GIT_COMMITTER_EMAIL=$GIT_AUTHOR_EMAIL
+GIT_TREE=$g FORCE=1 "$REPO/harness/tree.sh" >/dev/null
+rm -rf "$out"
+mkdir -p "$out"
+
+fp=(--cover-letter --no-signature --zero-commit -o "$out")
+[ "${SIGNOFF:-0}" = 1 ] && fp+=(-s)
+git -C "$g" format-patch -q "${fp[@]}" kref-async-base..kref-async-series
+
+# Cover letter: our text, the latest test results, the base version.
+cover=$out/0000-cover-letter.patch
+results="Tests: see the repository's README."
+if [ -s "$RESULTS/summary" ] && [ -s "$RESULTS/checks" ]; then
+	results="Tested on $(base_version "$base"): $(cat "$RESULTS/summary") checks
+($(cut -d' ' -f2 "$RESULTS/checks" | cut -d: -f1 | sort | uniq -c |
+   awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')),
+including the kref_async KUnit suite under UML and x86_64 QEMU with
+lockdep, KASAN (UML) and debugobjects."
+fi
+python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" <<'PY'
+import sys
+cover, tmpl, base, results = sys.argv[1:]
+blurb = open(tmpl).read().replace("@BASE@", base).replace("@RESULTS@", results).rstrip("\n")
+s = open(cover).read()
+s = s.replace("*** SUBJECT HERE ***",
+              "Release KVM outside vfio's locks with a generic kref_put_async()")
+s = s.replace("*** BLURB HERE ***", blurb)
+open(cover, "w").write(s)
+PY
+
+# Recipients: maintainers To, lists and reviewers Cc; the cover letter
+# goes to all of them.
+gm=(perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback)
+: > "$out/recipients.txt"
+all_to=() all_cc=()
+for p in "$out"/0*.patch; do
+	[ "$p" = "$cover" ] && continue
+	to=$(cd "$g" && "${gm[@]}" --m --no-r --no-l "$p" | paste -sd, | sed 's/,/, /g')
+	cc=$(cd "$g" && "${gm[@]}" --no-m --r --l "$p" |
+	     grep -vxF -f <(echo "$to" | tr ',' '\n' | sed 's/^ *//') | paste -sd, | sed 's/,/, /g')
+	printf '%s\n  To: %s\n  Cc: %s\n' "$(basename "$p")" "$to" "$cc" >> "$out/recipients.txt"
+	python3 - "$p" "$to" "$cc" <<'PY'
+import sys
+p, to, cc = sys.argv[1:]
+s = open(p).read()
+head, sep, body = s.partition("\nSubject: ")
+extra = "".join(f"{k}: {v}\n" for k, v in (("To", to), ("Cc", cc)) if v)
+open(p, "w").write(head + "\n" + extra.rstrip("\n") + sep + body if extra else s)
+PY
+	all_to+=("$to") all_cc+=("$cc")
+done
+to=$(printf '%s\n' "${all_to[@]}" | tr ',' '\n' | sed 's/^ *//' | grep -v '^$' | sort -u | paste -sd, | sed 's/,/, /g')
+cc=$(printf '%s\n' "${all_cc[@]}" | tr ',' '\n' | sed 's/^ *//' | grep -v '^$' | sort -u |
+     grep -vxF -f <(echo "$to" | tr ',' '\n' | sed 's/^ *//') | paste -sd, | sed 's/,/, /g')
+python3 - "$cover" "$to" "$cc" <<'PY'
+import sys
+p, to, cc = sys.argv[1:]
+s = open(p).read()
+head, sep, body = s.partition("\nSubject: ")
+open(p, "w").write(head + f"\nTo: {to}\nCc: {cc}" + sep + body)
+PY
+
+echo "series: $out"
+ls "$out"
+[ "${CHECK:-1}" = 1 ] || exit 0
+
+# Checks: checkpatch on every patch; git am on the pristine base.
+rc=0
+for p in "$out"/0*.patch; do
+	[ "$p" = "$cover" ] && continue
+	n=$(basename "$p")
+	if (cd "$out" && "$g/scripts/checkpatch.pl" --strict --show-types --color=never \
+		--ignore MISSING_SIGN_OFF -q "$p") > "$out/${n%.patch}.checkpatch" 2>&1; then
+		record PASS "series:checkpatch:${n:0:4}" "${n:5:50}"
+	else
+		sed 's/^/    /' "$out/${n%.patch}.checkpatch"
+		record FAIL "series:checkpatch:${n:0:4}" "$n"; rc=1
+	fi
+done
+git -C "$g" checkout -q -B am-check kref-async-base
+if git -C "$g" am -q --keep-cr $(ls "$out"/0*.patch | grep -v cover-letter) > "$out/am.log" 2>&1 &&
+   git -C "$g" diff --quiet kref-async-series am-check; then
+	record PASS "series:git-am" "applies to the pristine base, same tree as the assembled one"
+else
+	cat "$out/am.log"
+	git -C "$g" am --abort >/dev/null 2>&1 || true
+	record FAIL "series:git-am" "does not apply to the pristine base ($out/am.log)"; rc=1
+fi
+git -C "$g" checkout -q master
+exit $rc

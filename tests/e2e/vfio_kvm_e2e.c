@@ -1,0 +1,788 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio_kvm_e2e.c - /init of the guest that runs the vfio + KVM scenario
+ * for real (harness/e2e.sh), on the patched and on the unpatched kernel.
+ *
+ * It drives vfio as QEMU does: a VM, its kvm-vfio device, an mtty mdev
+ * opened through its group and a type1 container, the group added to the
+ * kvm-vfio device, then the device fd.  vfio's open takes a reference on
+ * the VM.  When the VMM closes the VM fd and the kvm-vfio fd first, vfio
+ * holds the last reference and drops it from the device's close path,
+ * under group->group_lock and dev_set->lock.  On an unpatched kernel the
+ * whole of kvm_destroy_vm() then runs under those locks; with
+ * kvm_put_kvm_async() it runs after they are dropped, but still before
+ * close() returns.
+ *
+ * Checks, one line each:
+ *
+ *	E2E: PASS <name> [(<what was seen>)]
+ *	E2E: FAIL <name>: <what was seen>
+ *
+ * then, from /proc/lockdep, every chain of at most MAX_DEPTH dependencies
+ * from one of vfio's locks to a KVM lock:
+ *
+ *	E2E: DEP <vfio lock> -> <kvm lock> [(via <a> -> <b>)]
+ *	E2E: DEPS <count>
+ *
+ * (informational: whether a dependency must be there is the harness's
+ * call, it differs between the kernels), every direct dependency of
+ * vfio's locks as "E2E: INFO vfio-dep <from> -> <to>", and "E2E: DONE".
+ * Then the guest powers off.  Lock class names contain "->" but never
+ * " -> ", which therefore separates them.
+ */
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+#include <linux/vfio.h>
+
+/* The uapi names of 6.5+; older headers only have the group aliases. */
+#ifndef KVM_DEV_VFIO_FILE
+#define KVM_DEV_VFIO_FILE	KVM_DEV_VFIO_GROUP
+#define KVM_DEV_VFIO_FILE_ADD	KVM_DEV_VFIO_GROUP_ADD
+#endif
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+#define MDEV_PARENT	"/sys/class/mdev_bus/mtty/mdev_supported_types"
+#define MDEV_DEVICES	"/sys/bus/mdev/devices"
+#define KVM_DEBUGFS	"/sys/kernel/debug/kvm"
+#define MAX_DEPTH	3
+
+static bool check(bool ok, const char *name, const char *fmt, ...)
+{
+	char seen[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(seen, sizeof(seen), fmt, ap);
+	va_end(ap);
+	if (ok)
+		printf("E2E: PASS %s (%s)\n", name, seen);
+	else
+		printf("E2E: FAIL %s: %s\n", name, seen);
+	return ok;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st);
+}
+
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool setup_guest(void)
+{
+	static const struct {
+		const char *src, *dir, *type;
+	} mounts[] = {
+		{ "proc", "/proc", "proc" },
+		{ "sysfs", "/sys", "sysfs" },
+		{ "devtmpfs", "/dev", "devtmpfs" },
+		{ "debugfs", "/sys/kernel/debug", "debugfs" },
+	};
+	char failed[256] = "";
+	size_t i;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(mounts); i++) {
+		mkdir(mounts[i].dir, 0755);
+		if (mount(mounts[i].src, mounts[i].dir, mounts[i].type, 0, NULL) &&
+		    errno != EBUSY && !*failed)
+			snprintf(failed, sizeof(failed), "mount %s: %s",
+				 mounts[i].dir, strerror(errno));
+	}
+	/* Without /dev/console in the initramfs, stdout goes nowhere. */
+	if (fcntl(1, F_GETFD) < 0) {
+		fd = open("/dev/console", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return check(!*failed, "setup.mounts", "%s",
+		     *failed ? failed : "proc, sysfs, devtmpfs, debugfs");
+}
+
+/* The mtty type to instantiate: mtty-1 if present, else the first one. */
+static char mdev_type[256];
+
+static bool setup_mdev_type(void)
+{
+	char types[512] = "";
+	struct dirent *de;
+	DIR *d = opendir(MDEV_PARENT);
+
+	if (!d)
+		return check(false, "setup.mdev-type", "%s: %s", MDEV_PARENT,
+			     strerror(errno));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(types + strlen(types), sizeof(types) - strlen(types),
+			 "%s%s", *types ? " " : "", de->d_name);
+		if (!*mdev_type || !strcmp(de->d_name, "mtty-1"))
+			snprintf(mdev_type, sizeof(mdev_type), "%s", de->d_name);
+	}
+	closedir(d);
+	return check(*mdev_type, "setup.mdev-type", "types: %s; using %s",
+		     *types ? types : "none", *mdev_type ? mdev_type : "none");
+}
+
+/*
+ * One VMM's worth of fds, set up as QEMU does it.  @err says what failed
+ * if setup() returns false.
+ */
+struct vmm {
+	char uuid[40];
+	char debugfs[128];
+	int kvm, vm, kvm_vfio, container, group, device;
+	char err[512];
+};
+
+static void vmm_init(struct vmm *v, int n)
+{
+	memset(v, 0, sizeof(*v));
+	snprintf(v->uuid, sizeof(v->uuid),
+		 "8e2e0000-f0c5-4b1d-9a3e-%012d", n);
+	v->kvm = v->vm = v->kvm_vfio = -1;
+	v->container = v->group = v->device = -1;
+}
+
+static bool fail(struct vmm *v, const char *what)
+{
+	snprintf(v->err, sizeof(v->err), "%s: %s", what, strerror(errno));
+	return false;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void vmm_close_all(struct vmm *v)
+{
+	close_fd(&v->device);
+	close_fd(&v->kvm_vfio);
+	close_fd(&v->vm);
+	close_fd(&v->kvm);
+	close_fd(&v->group);
+	close_fd(&v->container);
+}
+
+static bool vmm_setup(struct vmm *v)
+{
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = KVM_DEV_VFIO_FILE_ADD,
+	};
+	char path[512], link[512], *grp;
+	ssize_t n;
+	int i;
+
+	v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (v->kvm < 0)
+		return fail(v, "open /dev/kvm");
+	v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
+	if (v->vm < 0)
+		return fail(v, "KVM_CREATE_VM");
+	snprintf(v->debugfs, sizeof(v->debugfs), KVM_DEBUGFS "/%d-%d",
+		 getpid(), v->vm);
+	if (ioctl(v->vm, KVM_CREATE_DEVICE, &cd))
+		return fail(v, "KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO)");
+	v->kvm_vfio = cd.fd;
+
+	snprintf(path, sizeof(path), MDEV_PARENT "/%s/create", mdev_type);
+	errno = -write_file(path, v->uuid);
+	if (errno)
+		return fail(v, path);
+	snprintf(path, sizeof(path), MDEV_DEVICES "/%s/iommu_group", v->uuid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return fail(v, path);
+	link[n] = '\0';
+	grp = strrchr(link, '/');
+	grp = grp ? grp + 1 : link;
+
+	v->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (v->container < 0)
+		return fail(v, "open /dev/vfio/vfio");
+	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		return fail(v, "VFIO_GET_API_VERSION");
+	snprintf(path, sizeof(path), "/dev/vfio/%.64s", grp);
+	/* devtmpfs nodes appear asynchronously */
+	for (i = 0; i < 50 && !exists(path); i++)
+		usleep(100000);
+	v->group = open(path, O_RDWR | O_CLOEXEC);
+	if (v->group < 0)
+		return fail(v, path);
+	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &gs))
+		return fail(v, "VFIO_GROUP_GET_STATUS");
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+		errno = EBUSY;
+		return fail(v, "group not viable");
+	}
+	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container))
+		return fail(v, "VFIO_GROUP_SET_CONTAINER");
+	if (ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU) &&
+	    ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU))
+		return fail(v, "VFIO_SET_IOMMU(TYPE1v2, TYPE1)");
+
+	attr.addr = (uint64_t)(uintptr_t)&v->group;
+	if (ioctl(v->kvm_vfio, KVM_SET_DEVICE_ATTR, &attr))
+		return fail(v, "KVM_SET_DEVICE_ATTR(KVM_DEV_VFIO_FILE_ADD)");
+
+	/* vfio takes its reference on the VM here */
+	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->uuid);
+	if (v->device < 0)
+		return fail(v, "VFIO_GROUP_GET_DEVICE_FD");
+	if (!exists(v->debugfs)) {
+		errno = ENOENT;
+		return fail(v, v->debugfs);
+	}
+	return true;
+}
+
+/* Remove the mdev once nothing has it open any more. */
+static void vmm_remove_mdev(struct vmm *v, const char *name)
+{
+	char path[256];
+	int err;
+
+	snprintf(path, sizeof(path), MDEV_DEVICES "/%s", v->uuid);
+	if (!exists(path))
+		return;
+	strcat(path, "/remove");
+	err = write_file(path, "1");
+	if (err)
+		printf("E2E: INFO %s: removing mdev %s: %s\n", name, v->uuid,
+		       strerror(-err));
+}
+
+enum order { VM_KVMVFIO_DEVICE, KVMVFIO_VM_DEVICE, DEVICE_FIRST };
+
+/*
+ * Close the VMM's fds in @order and check, right after each close()
+ * returns, whether the VM still exists: it must live exactly until the
+ * last reference goes, and be gone when that close() returns.
+ */
+static void scenario(const char *name, enum order order, int n)
+{
+	static const char *const label[] = { "vm fd", "kvm-vfio fd",
+					     "device fd" };
+	struct vmm v;
+	int *fds[3], i;
+	bool alive[3];
+	double t0, took = 0;
+	char seen[256] = "";
+
+	vmm_init(&v, n);
+	if (!vmm_setup(&v)) {
+		check(false, name, "setup: %s", v.err);
+		vmm_close_all(&v);
+		vmm_remove_mdev(&v, name);
+		return;
+	}
+	switch (order) {
+	case VM_KVMVFIO_DEVICE:
+		fds[0] = &v.vm;
+		fds[1] = &v.kvm_vfio;
+		fds[2] = &v.device;
+		break;
+	case KVMVFIO_VM_DEVICE:
+		fds[0] = &v.kvm_vfio;
+		fds[1] = &v.vm;
+		fds[2] = &v.device;
+		break;
+	default:
+		fds[0] = &v.device;
+		fds[1] = &v.kvm_vfio;
+		fds[2] = &v.vm;
+		break;
+	}
+	for (i = 0; i < 3; i++) {
+		t0 = now();
+		close_fd(fds[i]);
+		took = now() - t0;
+		alive[i] = exists(v.debugfs);
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
+			 "%s%s closed: VM %s", i ? ", " : "",
+			 fds[i] == &v.vm ? label[0] :
+			 fds[i] == &v.kvm_vfio ? label[1] : label[2],
+			 alive[i] ? "alive" : "gone");
+	}
+	vmm_close_all(&v);
+	vmm_remove_mdev(&v, name);
+	check(alive[0] && alive[1] && !alive[2], name,
+	      "%s %s; last close() took %.1f ms", v.debugfs, seen, took * 1e3);
+}
+
+/*
+ * (d) The VMM dies holding only the device fd: its files are closed on
+ * the exit path, and the VM must be gone by the time the parent reaps it.
+ */
+static void scenario_exit(const char *name, int n)
+{
+	struct vmm v;
+	char msg[512];
+	int pipefd[2], status;
+	ssize_t len;
+	pid_t pid;
+
+	vmm_init(&v, n);
+	if (pipe(pipefd))
+		return (void)check(false, name, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		check(false, name, "fork: %s", strerror(errno));
+		return;
+	}
+	if (!pid) {
+		close(pipefd[0]);
+		if (!vmm_setup(&v)) {
+			snprintf(msg, sizeof(msg), "!setup: %.400s", v.err);
+		} else {
+			close_fd(&v.vm);
+			close_fd(&v.kvm_vfio);
+			snprintf(msg, sizeof(msg), "%s", v.debugfs);
+		}
+		if (write(pipefd[1], msg, strlen(msg) + 1) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	len = read(pipefd[0], msg, sizeof(msg) - 1);
+	close(pipefd[0]);
+	msg[len > 0 ? len : 0] = '\0';
+	if (len > 0 && msg[0] != '!' && !exists(msg)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		check(false, name, "%s gone while the child still held the device fd",
+		      msg);
+	} else {
+		kill(pid, SIGKILL);
+		if (waitpid(pid, &status, 0) != pid)
+			check(false, name, "waitpid: %s", strerror(errno));
+		else if (len <= 0 || msg[0] == '!')
+			check(false, name, "child %s",
+			      len > 0 ? msg + 1 : "died before reporting");
+		else
+			check(!exists(msg), name,
+			      "%s alive while the child held the device fd, %s after SIGKILL and waitpid (%s)",
+			      msg, exists(msg) ? "still there" : "gone",
+			      WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ?
+			      "killed" : "unexpected exit status");
+	}
+	vmm_remove_mdev(&v, name);
+}
+
+/* No VM may be left over in debugfs: each one was destroyed. */
+static void check_no_vm_left(void)
+{
+	char left[512] = "";
+	struct dirent *de;
+	DIR *d = opendir(KVM_DEBUGFS);
+	int n = 0;
+
+	if (!d) {
+		check(false, "no-vm-left", "%s: %s", KVM_DEBUGFS, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		/* VM directories are <pid>-<fd>; the rest are global stats */
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
+		    !strchr(de->d_name, '-'))
+			continue;
+		n++;
+		snprintf(left + strlen(left), sizeof(left) - strlen(left),
+			 " %s", de->d_name);
+	}
+	closedir(d);
+	check(!n, "no-vm-left", "%d VM directories left in %s%s", n,
+	      KVM_DEBUGFS, left);
+}
+
+/* ---- /proc/lockdep ---- */
+
+struct lclass {
+	char *id;	/* "<key> <name>": a key can have several subclasses */
+	char *name;
+	char **dep_ids;
+	int *deps;
+	int ndeps, cap;
+};
+
+static struct lclass *classes;
+static int nclasses, cclasses;
+
+static int find_class(const char *id)
+{
+	int i;
+
+	for (i = 0; i < nclasses; i++)
+		if (!strcmp(classes[i].id, id))
+			return i;
+	return -1;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p) {
+		perror("strdup");
+		exit(1);
+	}
+	return p;
+}
+
+static void *xrealloc(void *p, size_t size)
+{
+	p = realloc(p, size);
+	if (!p) {
+		perror("realloc");
+		exit(1);
+	}
+	return p;
+}
+
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+/*
+ * Class lines:  "<key> FD: <n> BD: <n> <usage>: <name>"
+ * their deps:   " -> [<key>] <name>"   (distance 1 only)
+ */
+static const char *lockdep_path = "/proc/lockdep";
+
+static bool read_lockdep(char *err, size_t errlen)
+{
+	FILE *f = fopen(lockdep_path, "re");
+	static char line[4096];
+	char id[4200], *p, *q;
+	struct lclass *c = NULL;
+	/* e2e_dump_lockdep=1 on the kernel command line: for debugging */
+	bool dump = getenv("e2e_dump_lockdep");
+	int i, j;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", lockdep_path, strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		chomp(line);
+		if (dump)
+			printf("LOCKDEP: %s\n", line);
+		if (!strncmp(line, " -> [", 5)) {
+			if (!c)
+				continue;
+			p = line + 5;
+			q = strchr(p, ']');
+			if (!q || q[1] != ' ')
+				continue;
+			*q = '\0';
+			snprintf(id, sizeof(id), "%s %s", p, q + 2);
+			if (c->ndeps == c->cap) {
+				c->cap = c->cap ? 2 * c->cap : 8;
+				c->dep_ids = xrealloc(c->dep_ids,
+						      c->cap * sizeof(char *));
+			}
+			c->dep_ids[c->ndeps++] = xstrdup(id);
+			continue;
+		}
+		p = strstr(line, " BD:");
+		q = p ? strstr(p + 4, ": ") : NULL;
+		if (!q || line[0] == ' ')
+			continue;
+		if (nclasses == cclasses) {
+			cclasses = cclasses ? 2 * cclasses : 1024;
+			classes = xrealloc(classes, cclasses * sizeof(*classes));
+		}
+		c = &classes[nclasses++];
+		memset(c, 0, sizeof(*c));
+		*strchr(line, ' ') = '\0';
+		snprintf(id, sizeof(id), "%s %s", line, q + 2);
+		c->id = xstrdup(id);
+		c->name = xstrdup(q + 2);
+	}
+	fclose(f);
+	for (i = 0; i < nclasses; i++) {
+		c = &classes[i];
+		c->deps = xrealloc(NULL, (c->ndeps + 1) * sizeof(int));
+		for (j = 0; j < c->ndeps; j++)
+			c->deps[j] = find_class(c->dep_ids[j]);
+	}
+	if (!nclasses) {
+		snprintf(err, errlen, "/proc/lockdep lists no lock class");
+		return false;
+	}
+	return true;
+}
+
+/* The name without lockdep's "#<version>" and "/<subclass>" suffixes. */
+static const char *base_name(const char *name)
+{
+	static char buf[512];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "%s", name);
+	p = strrchr(buf, '/');
+	if (p && p[1] >= '0' && p[1] <= '9')
+		*p = '\0';
+	p = strrchr(buf, '#');
+	if (p && p[1] >= '0' && p[1] <= '9')
+		*p = '\0';
+	return buf;
+}
+
+/* vfio's locks held around vfio_device_put_kvm() on the group path. */
+static bool is_vfio_lock(const char *name)
+{
+	const char *n = base_name(name);
+
+	return strstr(n, "dev_set->lock") || !strcmp(n, "&group->group_lock");
+}
+
+/*
+ * Locks of VM teardown: KVM's own (kvm_lock, kvm_usage_lock, &kvm->lock,
+ * slots_lock, srcu, irq_srcu, mmu_lock, slots_arch_lock, kvm_debugfs,
+ * &kvm->arch.*, ...) and the kvm-vfio device's.  vfio's kvm_ref_lock is
+ * vfio's own, taken under dev_set->lock on open by design.
+ */
+static bool is_kvm_lock(const char *name)
+{
+	const char *n = base_name(name);
+
+	if (strstr(n, "kvm_ref_lock"))
+		return false;
+	return strstr(n, "kvm") || !strcmp(n, "&kv->lock");
+}
+
+static void report_lockdep(void)
+{
+	int *dist, *prev, *queue, head, tail, i, j, k, from, deps = 0;
+	int nvfio = 0, nkvm = 0;
+	char err[256], via[2048], path[2048];
+	FILE *f;
+	char line[256];
+	int debug_locks = -1;
+
+	f = fopen("/proc/lockdep_stats", "re");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, " debug_locks: %d", &debug_locks);
+	if (f)
+		fclose(f);
+	check(debug_locks == 1, "lockdep.active",
+	      "debug_locks: %d (0 means lockdep turned itself off and recorded nothing after)",
+	      debug_locks);
+
+	if (!read_lockdep(err, sizeof(err))) {
+		check(false, "lockdep.classes", "%s", err);
+		printf("E2E: DEPS -1\n");
+		return;
+	}
+	for (i = 0; i < nclasses; i++) {
+		nvfio += is_vfio_lock(classes[i].name);
+		nkvm += is_kvm_lock(classes[i].name);
+	}
+	check(nvfio >= 2 && nkvm > 0, "lockdep.classes",
+	      "%d classes, %d of vfio's (dev_set->lock, group->group_lock), %d of KVM",
+	      nclasses, nvfio, nkvm);
+
+	dist = xrealloc(NULL, nclasses * sizeof(int));
+	prev = xrealloc(NULL, nclasses * sizeof(int));
+	queue = xrealloc(NULL, nclasses * sizeof(int));
+	for (from = 0; from < nclasses; from++) {
+		if (!is_vfio_lock(classes[from].name))
+			continue;
+		for (j = 0; j < classes[from].ndeps; j++)
+			printf("E2E: INFO vfio-dep %s -> %s\n", classes[from].name,
+			       classes[from].deps[j] >= 0 ?
+			       classes[classes[from].deps[j]].name :
+			       classes[from].dep_ids[j]);
+		/* breadth first: the shortest chain to each KVM lock */
+		for (i = 0; i < nclasses; i++)
+			dist[i] = -1;
+		head = tail = 0;
+		dist[from] = 0;
+		prev[from] = -1;
+		queue[tail++] = from;
+		while (head < tail) {
+			i = queue[head++];
+			if (i != from && is_kvm_lock(classes[i].name)) {
+				/* the chain, written backwards from its end */
+				path[0] = '\0';
+				for (k = prev[i]; k != from; k = prev[k]) {
+					snprintf(via, sizeof(via), "%s%s%s",
+						 classes[k].name,
+						 *path ? " -> " : "", path);
+					snprintf(path, sizeof(path), "%s", via);
+				}
+				via[0] = '\0';
+				printf("E2E: DEP %s -> %s%s%s%s\n",
+				       classes[from].name, classes[i].name,
+				       *path ? " (via " : "", path,
+				       *path ? ")" : "");
+				deps++;
+				continue;	/* its own deps are KVM's business */
+			}
+			if (dist[i] == MAX_DEPTH)
+				continue;
+			for (j = 0; j < classes[i].ndeps; j++) {
+				k = classes[i].deps[j];
+				if (k < 0 || dist[k] >= 0)
+					continue;
+				dist[k] = dist[i] + 1;
+				prev[k] = i;
+				queue[tail++] = k;
+			}
+		}
+	}
+	printf("E2E: DEPS %d\n", deps);
+	free(dist);
+	free(prev);
+	free(queue);
+}
+
+/* ---- kernel log ---- */
+
+static void check_kmsg(void)
+{
+	static const char *const reports[] = {
+		"WARNING:", "BUG:", "Oops", "Kernel panic",
+		"possible circular locking", "possible recursive locking",
+		"inconsistent lock state", "lock held when returning",
+		"suspicious RCU usage", "DEBUG_LOCKS_WARN_ON",
+		"INFO: task", "refcount_t: ",
+	};
+	char rec[8192], first[256] = "";
+	unsigned int records = 0, hits = 0;
+	char *msg, *nl;
+	ssize_t len;
+	size_t i;
+	int fd;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		check(false, "kernel-log", "open /dev/kmsg: %s", strerror(errno));
+		return;
+	}
+	for (;;) {
+		len = read(fd, rec, sizeof(rec) - 1);
+		if (len < 0 && errno == EPIPE)
+			continue;	/* records overwritten meanwhile */
+		if (len <= 0)
+			break;
+		rec[len] = '\0';
+		records++;
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = '\0';
+		for (i = 0; i < ARRAY_SIZE(reports); i++) {
+			if (!strstr(msg, reports[i]))
+				continue;
+			if (!hits++)
+				snprintf(first, sizeof(first), "%.200s", msg);
+			break;
+		}
+	}
+	if (len < 0 && errno != EAGAIN)
+		check(false, "kernel-log", "read /dev/kmsg: %s", strerror(errno));
+	else
+		check(!hits && records, "kernel-log",
+		      "%u records, %u report lines%s%s", records, hits,
+		      hits ? ", first: " : "", first);
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	/* "--lockdep FILE": only analyse a saved /proc/lockdep (on a host) */
+	if (argc == 3 && !strcmp(argv[1], "--lockdep")) {
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		lockdep_path = argv[2];
+		report_lockdep();
+		return 0;
+	}
+	if (setup_guest() && setup_mdev_type()) {
+		check(exists("/dev/kvm") && exists("/dev/vfio/vfio") &&
+		      exists(KVM_DEBUGFS), "setup.devices",
+		      "/dev/kvm %s, /dev/vfio/vfio %s, %s %s",
+		      exists("/dev/kvm") ? "present" : "missing",
+		      exists("/dev/vfio/vfio") ? "present" : "missing",
+		      KVM_DEBUGFS, exists(KVM_DEBUGFS) ? "present" : "missing");
+		scenario("a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, 1);
+		scenario("b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, 2);
+		scenario("c.device-first", DEVICE_FIRST, 3);
+		scenario_exit("d.exit-holding-device", 4);
+		check_no_vm_left();
+	}
+	report_lockdep();
+	check_kmsg();
+	printf("E2E: DONE\n");
+	fflush(stdout);
+	sync();
+
+	reboot(RB_POWER_OFF);
+	/* Only if powering off failed; QEMU runs with -no-reboot. */
+	printf("vfio_kvm_e2e: power off: %s\n", strerror(errno));
+	fflush(stdout);
+	reboot(RB_AUTOBOOT);
+	for (;;)
+		pause();
+}

@@ -66,7 +66,7 @@ kmake() {
 
 # build NAME SRC: configure and build bzImage in $CACHE/build/e2e-NAME.
 build() {
-	local name=$1 src=$2 bd=$CACHE/build/e2e-$1 missing= line opt
+	local name=$1 src=$2 bd=$CACHE/build/e2e-$1 missing='' line opt
 	mkdir -p "$bd"
 	if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.e2e.config"; then
 		log "configuring $bd: tinyconfig + harness/e2e.config"
@@ -112,7 +112,7 @@ build() {
 # boot NAME: run the guest, record its checks, write $out/NAME.status.
 boot() {
 	local name=$1 bd=$CACHE/build/e2e-$1 console=$out/$1.log
-	local txt=$out/$1.txt status=$out/$1.status qpid done_at= qrc=0 t
+	local txt=$out/$1.txt status=$out/$1.status qpid done_at='' qrc=0 t
 	local v n detail deps why
 
 	log "booting the $name kernel (TCG, -cpu $QEMU_CPU, -smp 2, timeout ${QEMU_TIMEOUT}s)"
@@ -308,7 +308,11 @@ mknod "$rd/dev/console" c 5 1 2>/dev/null || true
 for k in "${kernels[@]}"; do
 	echo "=== e2e: $k kernel"
 	if [ "$k" = patched ]; then
-		src=$("$REPO/harness/assemble.sh")
+		src=$("$REPO/harness/assemble.sh") || {
+			verdict FAIL e2e-patched:assemble "the series does not assemble"
+			echo "boot=FAIL" >> "$out/$k.status"
+			continue
+		}
 	else
 		src=$(base_dir)
 	fi

@@ -27,6 +27,7 @@ for step; do
 	series)		"$REPO/harness/series.sh" || rc=$? ;;
 	mutation)	"$REPO/harness/mutate.sh" || rc=$? ;;
 	guest)		"$REPO/harness/guest.sh" || rc=$? ;;
+	e2e)		"$REPO/harness/e2e.sh" || rc=$? ;;
 	*)		die "unknown step $step" ;;
 	esac
 	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)

@@ -28,7 +28,13 @@
  * call, it differs between the kernels), every direct dependency of
  * vfio's locks as "E2E: INFO vfio-dep <from> -> <to>", and "E2E: DONE".
  * Then the guest powers off.  Lock class names contain "->" but never
- * " -> ", which therefore separates them.
+ * " -> ", which therefore separates them.  In 6.12 vfio's classes are
+ * "&new_dev_set->lock" (mutex_init() in vfio_assign_device_set()) and
+ * "&group->group_lock".
+ *
+ * e2e_dump_lockdep=1 on the kernel command line also copies /proc/lockdep
+ * to the console ("LOCKDEP: " lines); "vfio_kvm_e2e --lockdep FILE" runs
+ * only the analysis, on a saved copy, on any machine.
  */
 
 #define _GNU_SOURCE
@@ -188,8 +194,12 @@ static void vmm_init(struct vmm *v, int n)
 	memset(v, 0, sizeof(*v));
 	snprintf(v->uuid, sizeof(v->uuid),
 		 "8e2e0000-f0c5-4b1d-9a3e-%012d", n);
-	v->kvm = v->vm = v->kvm_vfio = -1;
-	v->container = v->group = v->device = -1;
+	v->kvm = -1;
+	v->vm = -1;
+	v->kvm_vfio = -1;
+	v->container = -1;
+	v->group = -1;
+	v->device = -1;
 }
 
 static bool fail(struct vmm *v, const char *what)
@@ -656,7 +666,8 @@ static void report_lockdep(void)
 		/* breadth first: the shortest chain to each KVM lock */
 		for (i = 0; i < nclasses; i++)
 			dist[i] = -1;
-		head = tail = 0;
+		head = 0;
+		tail = 0;
 		dist[from] = 0;
 		prev[from] = -1;
 		queue[tail++] = from;

@@ -10,7 +10,7 @@
 
 H := harness
 
-.PHONY: all kunit test deps assemble tree export series series-check lint docs mutation bisect guest e2e e2e kunit-um kunit-x86_64 \
+.PHONY: all kunit test deps assemble tree export series series-check lint docs mutation bisect guest e2e kunit-um kunit-x86_64 \
 	compile compile-x86_64 compile-s390 help clean-cache
 
 all kunit:

@@ -50,5 +50,7 @@ help:
 	@sed -n 's/^#   //p' Makefile
 	@echo "  make tree       git repo of the assembled tree, one commit per patch"
 	@echo "  make export     bring commits made in that tree back to the repo"
-	@echo "  make lint|kunit-um|kunit-x86_64|compile-x86_64|compile-s390"
+	@echo "  make series [OUT=dir] [AUTHOR='Name <mail>'] [SIGNOFF=1]   the mail-ready series"
+	@echo "  make series-check   checkpatch + git am of the generated series"
+	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|compile-x86_64|compile-s390|bisect"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

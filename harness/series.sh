@@ -27,17 +27,23 @@ git -C "$g" format-patch -q "${fp[@]}" kref-async-base..kref-async-series
 # Cover letter: our text, the latest test results, the base version.
 cover=$out/0000-cover-letter.patch
 results="Tests: see the repository's README."
-if [ -s "$RESULTS/summary" ] && [ -s "$RESULTS/checks" ]; then
-	results="Tested on $(base_version "$base"): $(cat "$RESULTS/summary") checks
+if [ -s "$RESULTS/checks" ]; then
+	results="Tested on $(base_version "$base"): $(grep -c '^PASS' "$RESULTS/checks") passed, $(grep -c '^FAIL' "$RESULTS/checks") failed checks
 ($(cut -d' ' -f2 "$RESULTS/checks" | cut -d: -f1 | sort | uniq -c |
    awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')),
 including the kref_async KUnit suite under UML and x86_64 QEMU with
 lockdep, KASAN (UML) and debugobjects."
 fi
-python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" <<'PY'
+e2e="(No end-to-end results yet: run 'make e2e' before 'make series'.)"
+if [ -s "$CACHE/out/e2e/table.md" ]; then
+	# The side-by-side table and the chains found on base, indented.
+	e2e=$(sed '/^Direct dependencies/,$d' "$CACHE/out/e2e/table.md" | sed 's/^/  /')
+fi
+python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" "$e2e" <<'PY'
 import sys
-cover, tmpl, base, results = sys.argv[1:]
-blurb = open(tmpl).read().replace("@BASE@", base).replace("@RESULTS@", results).rstrip("\n")
+cover, tmpl, base, results, e2e = sys.argv[1:]
+blurb = open(tmpl).read().replace("@BASE@", base).replace("@RESULTS@", results)
+blurb = blurb.replace("@E2E@", e2e.rstrip()).rstrip("\n")
 s = open(cover).read()
 s = s.replace("*** SUBJECT HERE ***",
               "Release KVM outside vfio's locks with a generic kref_put_async()")

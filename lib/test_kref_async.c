@@ -329,7 +329,7 @@ static void kref_async_test_softirq(struct kunit *test)
 	timer_setup(&ki->tlist, ka_timer_fn, 0);
 	mod_timer(&ki->tlist, jiffies + 1);
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&ki->fired, 10 * HZ), 0UL);
-	del_timer_sync(&ki->tlist);
+	timer_delete_sync(&ki->tlist);
 
 	KUNIT_EXPECT_TRUE(test, ki->put_in_softirq);
 	KUNIT_EXPECT_EQ(test, ki->ret, 1);

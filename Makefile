@@ -10,14 +10,14 @@
 
 H := harness
 
-.PHONY: all kunit test deps assemble tree export series series-check lint docs mutation bisect guest e2e kunit-um kunit-x86_64 \
+.PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
 	compile compile-x86_64 compile-s390 help clean-cache
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
 
 test:
-	@$(H)/run.sh deps assemble lint docs kunit-um mutation kunit-x86_64 guest e2e compile-x86_64 compile-s390 bisect series
+	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest e2e compile-x86_64 compile-s390 bisect series
 
 deps:
 	@$(H)/deps.sh all
@@ -37,7 +37,7 @@ series-check:
 export:
 	@$(H)/export.sh
 
-lint docs mutation bisect guest e2e kunit-um kunit-x86_64 compile-x86_64 compile-s390:
+lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 compile-x86_64 compile-s390:
 	@$(H)/run.sh $@
 
 compile:

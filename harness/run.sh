@@ -18,6 +18,7 @@ for step; do
 	deps)		"$REPO/harness/deps.sh" all || rc=$? ;;
 	assemble)	"$REPO/harness/assemble.sh" >/dev/null || rc=$? ;;
 	lint)		"$REPO/harness/lint.sh" || rc=$? ;;
+	logscan)	"$REPO/harness/logscan-selftest.sh" || rc=$? ;;
 	kunit-um)	"$REPO/harness/kunit.sh" um || rc=$? ;;
 	kunit-x86_64)	"$REPO/harness/kunit.sh" x86_64 || rc=$? ;;
 	compile-x86_64)	"$REPO/harness/compile.sh" x86_64 || rc=$? ;;

@@ -11,7 +11,7 @@
 H := harness
 
 .PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
-	compile compile-x86_64 compile-s390 help clean-cache
+	compile compile-x86_64 compile-s390 bench help clean-cache
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
@@ -43,6 +43,10 @@ lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 compile-x86_64
 compile:
 	@$(H)/run.sh compile-x86_64 compile-s390
 
+# Not part of 'test': timings on a shared TCG machine are read, not checked.
+bench:
+	@$(H)/bench.sh
+
 clean-cache:
 	rm -rf $${CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/kref-async}/{tree,build,out,results}
 
@@ -53,4 +57,5 @@ help:
 	@echo "  make series [OUT=dir] [AUTHOR='Name <mail>'] [SIGNOFF=1]   the mail-ready series"
 	@echo "  make series-check   checkpatch + git am of the generated series"
 	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|compile-x86_64|compile-s390|bisect"
+	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

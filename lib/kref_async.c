@@ -96,6 +96,7 @@ static void kref_async_call_node(struct callback_head *twork)
 		container_of(twork, struct kref_async_node, twork);
 	kref_async_release_t release = node->release;
 
+	WRITE_ONCE(twork->func, NULL);
 	trace_kref_async_release(node, release);
 	release(node);
 	kref_async_unpin(release);
@@ -107,9 +108,23 @@ static void kref_async_call_kref(struct callback_head *twork)
 		container_of(twork, struct kref_async_node, twork);
 	void (*release)(struct kref *kref) = node->kref_release;
 
+	WRITE_ONCE(twork->func, NULL);
 	trace_kref_async_release(node, release);
 	release(node->kref);
 	kref_async_unpin(release);
+}
+
+/*
+ * twork.func is set while a node is pending and cleared just before its
+ * release runs (after that the release owns, and may free, the node), so
+ * deferring a node that is still pending is caught: linking it twice
+ * would corrupt the list and run the release twice.
+ */
+static bool kref_async_pending(struct kref_async_node *node)
+{
+	task_work_func_t func = READ_ONCE(node->twork.func);
+
+	return func == kref_async_call_node || func == kref_async_call_kref;
 }
 
 static void kref_async_queue(struct kref_async_node *node,
@@ -153,7 +168,8 @@ static void kref_async_queue(struct kref_async_node *node,
  * The core of kref_put_async(), for counts that are not a &struct kref
  * (for instance a bare &refcount_t).  The caller must own the last
  * reference: call this once the count has hit zero and never again on
- * the same @node until @release has run.  @node needs no initialisation.
+ * the same @node until @release has run: that is refused with a warning.
+ * @node needs no initialisation.
  *
  * @release runs exactly once: before the caller returns to user space if
  * it is a user task that still can, otherwise from a worker.  The module
@@ -164,7 +180,7 @@ static void kref_async_queue(struct kref_async_node *node,
 void kref_async_defer(struct kref_async_node *node,
 		      kref_async_release_t release)
 {
-	if (WARN_ON_ONCE(!release))
+	if (WARN_ON_ONCE(!release) || WARN_ON_ONCE(kref_async_pending(node)))
 		return;
 	node->release = release;
 	kref_async_queue(node, kref_async_call_node, release);
@@ -184,7 +200,7 @@ EXPORT_SYMBOL_GPL(kref_async_defer);
 void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 			   void (*release)(struct kref *kref))
 {
-	if (WARN_ON_ONCE(!release))
+	if (WARN_ON_ONCE(!release) || WARN_ON_ONCE(kref_async_pending(node)))
 		return;
 	node->kref_release = release;
 	node->kref = kref;

@@ -631,6 +631,35 @@ static void kref_async_test_null_release(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 0);
 }
 
+/*
+ * Deferring a node that is still pending is refused with a warning:
+ * linking it twice would loop the list and release the object twice.
+ * The worker is parked so that the first deferral stays pending.
+ */
+static void kref_async_test_double_defer(struct kunit *test)
+{
+	struct ka_batch *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
+
+	KUNIT_ASSERT_NOT_NULL(test, b);
+	kref_init(&b->gate.obj.ref);
+	init_completion(&b->gate.done);
+	init_completion(&b->gate_open);
+	b->putter = current;
+	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&b->gate.done, 10 * HZ), 0UL);
+
+	KUNIT_ASSERT_TRUE(test, refcount_dec_and_test(&raw.users));
+	kref_async_defer(&raw.node, ka_raw_release);
+	kunit_info(test, "a WARNING for the pending node is expected next\n");
+	kref_async_defer(&raw.node, ka_raw_release);
+
+	complete(&b->gate_open);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
+	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
+}
+
 static void kref_async_test_node_size(struct kunit *test)
 {
 	/* no bigger than a work_struct without lockdep */
@@ -656,6 +685,7 @@ static struct kunit_case kref_async_test_cases[] = {
 	KUNIT_CASE(kref_async_test_concurrent),
 	KUNIT_CASE(kref_async_test_concurrent_flushes),
 	KUNIT_CASE(kref_async_test_null_release),
+	KUNIT_CASE(kref_async_test_double_defer),
 	KUNIT_CASE(kref_async_test_node_size),
 	{}
 };

@@ -1,0 +1,237 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Benchmark kref_put_async() in an x86_64 QEMU guest (TCG, -smp 2): a
+# non-debug tinyconfig kernel (tinyconfig + harness/bench.config, built in
+# $CACHE/build/bench), the module tests/bench/kref_async_bench.c and the
+# static /init tests/bench/bench_init.c.  All variants are measured in the
+# same boot, interleaved round by round, so that drift shows as spread.
+# Prints a table of medians and min/max per variant and writes
+# $CACHE/out/bench/bench.json.  Not part of 'make test': timings on a
+# shared TCG machine are figures to read, not checks to pass.
+#
+#   bench.sh
+#
+# ROUNDS (9) sets the number of rounds; QEMU_TIMEOUT caps the boot
+# (600 s).  Every make of the kernel or the module holds $BUILD_LOCK.
+. "$(dirname "$0")/common.sh"
+need make gcc flex bison bc cpio gzip flock qemu-system-x86_64 python3
+
+ROUNDS=${ROUNDS:-9}
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
+src=$REPO/tests/bench
+frag=$REPO/harness/bench.config
+bd=$CACHE/build/bench
+kd=$CACHE/build/bench-kmod
+out=$CACHE/out/bench
+mk=(ARCH=x86_64)
+command -v ccache >/dev/null && mk+=("CC=ccache gcc")
+start=$SECONDS
+
+# kmake LOG ARGS...: make in the tree under the build lock, output to LOG.
+kmake() {
+	local logf=$1
+	shift
+	flock "$BUILD_LOCK" bash -c 'SECONDS=0; make "$@"; rc=$?;
+		echo "make $*: ${SECONDS}s (exit $rc)"; exit $rc' kmake \
+		-C "$tree" O="$bd" "${mk[@]}" "$@" >"$logf" 2>&1 || {
+		tail -30 "$logf"
+		return 1
+	}
+	log "$(tail -1 "$logf")"
+}
+
+tree=$("$REPO/harness/assemble.sh")
+base=$(base_dir)
+mkdir -p "$bd" "$kd" "$out"
+
+if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.bench.config"; then
+	log "configuring $bd: tinyconfig + harness/bench.config"
+	rm -f "$bd/.bench.config"
+	kmake "$out/config.log" tinyconfig || die "make tinyconfig failed"
+	"$tree/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
+		>>"$out/config.log" 2>&1 || die "merge_config.sh failed ($out/config.log)"
+fi
+kmake "$out/olddefconfig.log" olddefconfig || die "make olddefconfig failed"
+missing=
+while read -r line; do
+	case $line in
+	CONFIG_*=*) grep -qxF "$line" "$bd/.config" || missing="$missing ${line%%=*}" ;;
+	"# CONFIG_"*" is not set")
+		opt=${line#\# }; opt=${opt%% *}
+		! grep -q "^$opt=" "$bd/.config" || missing="$missing $opt(=n)" ;;
+	esac
+done < "$frag"
+[ -z "$missing" ] || die "bench config: not as asked after olddefconfig:$missing (see $bd/.config)"
+cp "$frag" "$bd/.bench.config"
+
+log "building the bench kernel in $bd"
+kmake "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
+	die "kernel build failed ($out/build.log)"
+
+for f in "$src"/Kbuild "$src"/kref_async_bench.[ch]; do
+	cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
+done
+log "building the benchmark module"
+kmake "$out/kmod.log" -j"$JOBS" M="$kd" modules || die "module build failed ($out/kmod.log)"
+! grep -E 'warning:|WARNING:' "$out/kmod.log" || die "the benchmark module builds with warnings"
+
+log "building /init"
+rd=$out/initramfs
+rm -rf "$rd"
+mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
+gcc -static -O2 -Wall -Werror -I"$src" -o "$rd/init" "$src/bench_init.c" ||
+	die "/init does not build"
+cp "$kd/kref_async_bench.ko" "$rd/"
+mknod "$rd/dev/console" c 5 1 2>/dev/null || true
+(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
+	gzip -9 > "$out/initramfs.cpio.gz"
+build_time=$((SECONDS - start))
+
+log "booting the bench guest (TCG, -smp 2, $ROUNDS rounds, timeout ${QEMU_TIMEOUT}s)"
+console=$out/console.log
+boot_start=$SECONDS
+# TCG only: -accel kvm hangs on the machines this runs on.
+timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1G \
+	-nographic -no-reboot -kernel "$bd/arch/x86/boot/bzImage" \
+	-initrd "$out/initramfs.cpio.gz" \
+	-append "console=ttyS0 panic=-1 oops=panic bench_rounds=$ROUNDS" \
+	</dev/null >"$console" 2>&1 &
+qpid=$!
+done_at=
+while kill -0 "$qpid" 2>/dev/null; do
+	sleep 2
+	if [ -z "$done_at" ] && grep -q 'BENCH: \(DONE\|ERROR\)' "$console"; then
+		done_at=$SECONDS
+	fi
+	if [ -n "$done_at" ] && [ $((SECONDS - done_at)) -gt 60 ]; then
+		log "the guest finished but did not power off: stopping it"
+		kill "$qpid" 2>/dev/null || true
+		break
+	fi
+done
+qrc=0
+wait "$qpid" || qrc=$?
+boot_time=$((SECONDS - boot_start))
+
+tr -d '\r' < "$console" > "$out/console.txt"
+if ! grep -q 'BENCH: DONE' "$out/console.txt" ||
+		grep -qE 'BENCH: ERROR|Kernel panic|BUG:|WARNING:|Oops' "$out/console.txt"; then
+	echo "--- last 40 lines of $console:"
+	tail -40 "$out/console.txt"
+	die "bench guest: no clean 'BENCH: DONE' after ${boot_time}s (qemu exit $qrc, 124 = timeout)"
+fi
+
+grep -oE 'BENCH: [^ ]+ [0-9]+ [^ ]+' "$out/console.txt" > "$out/raw.txt"
+python3 - "$out/raw.txt" "$out/bench.json" "$(base_version "$base")" \
+	"$(nproc)" "$boot_time" "$build_time" "$bd/.config" <<'PY'
+import json, statistics, sys, datetime
+
+raw, jpath, base, nproc, boot_time, build_time, config = sys.argv[1:]
+fig = {}
+for line in open(raw):
+    _, key, rnd, val = line.split()
+    if key in ("DONE",):
+        continue
+    fig.setdefault(key, {})[int(rnd)] = val
+
+def nums(key):
+    return [float(v) for _, v in sorted(fig.get(key, {}).items())]
+
+def stats(key):
+    v = nums(key)
+    if not v:
+        return None
+    q = statistics.quantiles(v, n=4) if len(v) > 1 else [v[0]] * 3
+    return {"median": statistics.median(v), "min": min(v), "max": max(v),
+            "q1": q[0], "q3": q[2], "n": len(v), "rounds": v}
+
+summary = {k: stats(k) for k in sorted(fig)
+           if all(c not in k for c in ("tw_before", "tw_same", "tw_unlocked"))}
+checks = {}
+for k in sorted(fig):
+    if k.startswith(("tw_before", "tw_same", "tw_unlocked")):
+        ok = sum(int(v.split("/")[0]) for v in fig[k].values())
+        tot = sum(int(v.split("/")[1]) for v in fig[k].values())
+        checks[k] = {"ok": ok, "total": tot}
+
+def med(k):
+    s = summary.get(k)
+    return s["median"] if s else None
+
+def ratio(a, b):
+    a, b = med(a), med(b)
+    return a / b if a is not None and b else None
+
+# Ratios of medians, and the per-round ratios' range (same-round pairs).
+def round_ratios(a, b):
+    A, B = fig.get(a, {}), fig.get(b, {})
+    return [float(A[r]) / float(B[r]) for r in sorted(A) if r in B and float(B[r])]
+
+goals = {
+    "nonfinal_put_ratio": (ratio("nonfinal_ns.kref_put_async", "nonfinal_ns.kref_put"),
+                           "<=", 1.05, ("nonfinal_ns.kref_put_async", "nonfinal_ns.kref_put")),
+    "final_put_ratio_vs_work": (ratio("final_ns.async", "final_ns.work"), "<=", 0.5,
+                                ("final_ns.async", "final_ns.work")),
+    "drain_ratio_vs_work_2cpu": (ratio("drain2_ops.async", "drain2_ops.work"), ">=", 2,
+                                 ("drain2_ops.async", "drain2_ops.work")),
+    "bytes_per_object": (med("bytes.kref_async_node"), "<=", 32, None),
+}
+res = {
+    "base_version": base,
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "nproc": int(nproc),
+    "guest": "QEMU x86_64 TCG -cpu max -smp 2, tinyconfig + harness/bench.config",
+    "rounds": int(med("rounds") or 0),
+    "boot_seconds": int(boot_time),
+    "build_seconds": int(build_time),
+    "goals": {}, "figures": summary, "task_work_checks": checks,
+}
+debug = [l.strip() for l in open(config)
+         if l.startswith(("CONFIG_DEBUG_KERNEL=", "CONFIG_PROVE_LOCKING=",
+                          "CONFIG_LOCKDEP=", "CONFIG_KASAN=", "CONFIG_HZ=",
+                          "CONFIG_PREEMPT", "CONFIG_DEBUG_ATOMIC_SLEEP="))]
+res["kernel_config"] = debug
+ok_all = True
+for name, (val, op, tgt, pair) in goals.items():
+    met = None if val is None else (val <= tgt if op == "<=" else val >= tgt)
+    g = {"value": val, "goal": f"{op} {tgt}", "met": met}
+    if pair:
+        rr = round_ratios(*pair)
+        if rr:
+            g["per_round_min"], g["per_round_max"] = min(rr), max(rr)
+    res["goals"][name] = g
+    res[name] = val
+json.dump(res, open(jpath, "w"), indent=1)
+
+def fmt(x):
+    if x is None:
+        return "-"
+    return f"{x:.3f}" if abs(x) < 100 else f"{x:.0f}"
+
+print(f"kref_put_async benchmark: {base}, {res['rounds']} rounds interleaved, "
+      f"QEMU TCG -smp 2 on a {nproc}-CPU host")
+print(f"{'figure':42} {'median':>12} {'min':>12} {'max':>12} {'IQR':>12}")
+groups = ["bytes.", "nonfinal_ns.", "final_ns.", "drain1_ops.", "drain2_ops.",
+          "lat_wq_p50", "lat_wq_p99", "lat_tw_"]
+for g in groups:
+    for k in sorted(summary):
+        if not k.startswith(g) or summary[k] is None:
+            continue
+        s = summary[k]
+        print(f"{k:42} {fmt(s['median']):>12} {fmt(s['min']):>12} "
+              f"{fmt(s['max']):>12} {fmt(s['q3'] - s['q1']):>12}")
+for k, c in checks.items():
+    print(f"{k:42} {c['ok']}/{c['total']}")
+print()
+print(f"{'goal':28} {'value':>9} {'target':>8} {'per-round range':>18}  verdict")
+for name, g in res["goals"].items():
+    rng = (f"{g['per_round_min']:.3f}..{g['per_round_max']:.3f}"
+           if "per_round_min" in g else "")
+    verdict = {True: "met", False: "NOT met", None: "no data"}[g["met"]]
+    print(f"{name:28} {fmt(g['value']):>9} {g['goal']:>8} {rng:>18}  {verdict}")
+bad = [k for k, c in checks.items() if c["ok"] != c["total"]]
+if bad:
+    print("task_work path: FAILED " + ", ".join(bad))
+    sys.exit(2)
+PY
+echo "bench: $out/bench.json (console $console; build ${build_time}s, boot ${boot_time}s, total $((SECONDS - start))s)"

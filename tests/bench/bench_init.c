@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * bench_init.c - /init of the benchmark guest (harness/bench.sh).
+ *
+ * Mounts what it needs, loads tests/bench/kref_async_bench.ko, prints the
+ * deferral state sizes, then runs ROUNDS rounds; each runs every in-kernel
+ * measurement once (the module prints "BENCH: <key> <round> <value>") and
+ * then measures the task_work path from here: a final kref_put_async()
+ * under a mutex in an ioctl, whose release must have run, in this task,
+ * before the ioctl returned.  Ends with "BENCH: DONE" and powers off.
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kref_async_bench.h"
+
+#define MODULE_PATH	"/" KREF_ASYNC_BENCH_NAME ".ko"
+#define DEFAULT_ROUNDS	9
+#define TW_SAMPLES	200
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void __attribute__((noreturn)) finish(const char *error)
+{
+	if (error)
+		printf("BENCH: ERROR %s\n", error);
+	else
+		printf("BENCH: DONE\n");
+	fflush(stdout);
+	sync();
+	reboot(RB_POWER_OFF);
+	reboot(RB_AUTOBOOT);
+	for (;;)
+		pause();
+}
+
+/* One round of the task_work path from this task. */
+static int tw_round(int fd, unsigned int round)
+{
+	static uint64_t lat[TW_SAMPLES], sys[TW_SAMPLES];
+	struct kref_async_bench_last last;
+	int i, before = 0, same = 0, unlocked = 0;
+	pid_t tid = syscall(SYS_gettid);
+
+	for (i = 0; i < TW_SAMPLES; i++) {
+		uint64_t t0, t1;
+
+		t0 = now_ns();
+		if (ioctl(fd, KREF_ASYNC_BENCH_PUT_LOCKED))
+			return -errno;
+		t1 = now_ns();
+		if (ioctl(fd, KREF_ASYNC_BENCH_GET_LAST, &last))
+			return -errno;
+		/* CLOCK_MONOTONIC and ktime_get_ns() are the same clock. */
+		if (last.released && last.t_rel <= t1 && last.t_rel >= t0)
+			before++;
+		if (last.released && last.rel_tid == tid && last.put_tid == tid)
+			same++;
+		if (last.released && !last.locked)
+			unlocked++;
+		lat[i] = last.t_rel - last.t_put;
+		sys[i] = t1 - t0;
+	}
+	qsort(lat, TW_SAMPLES, sizeof(lat[0]), cmp_u64);
+	qsort(sys, TW_SAMPLES, sizeof(sys[0]), cmp_u64);
+	printf("BENCH: lat_tw_p50_ns.async %u %llu\n", round,
+	       (unsigned long long)lat[TW_SAMPLES / 2]);
+	printf("BENCH: lat_tw_p99_ns.async %u %llu\n", round,
+	       (unsigned long long)lat[TW_SAMPLES * 99 / 100]);
+	printf("BENCH: lat_tw_syscall_p50_ns.async %u %llu\n", round,
+	       (unsigned long long)sys[TW_SAMPLES / 2]);
+	printf("BENCH: tw_before_return.async %u %d/%d\n", round, before,
+	       TW_SAMPLES);
+	printf("BENCH: tw_same_task.async %u %d/%d\n", round, same, TW_SAMPLES);
+	printf("BENCH: tw_unlocked.async %u %d/%d\n", round, unlocked,
+	       TW_SAMPLES);
+	fflush(stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int rounds = DEFAULT_ROUNDS, r;
+	char msg[128];
+	int fd, ret;
+	char *s;
+
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	fd = open("/dev/console", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/* bench_rounds=N on the kernel command line reaches us as env. */
+	s = getenv("bench_rounds");
+	if (s && atoi(s) > 0)
+		rounds = atoi(s);
+
+	fd = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || syscall(SYS_finit_module, fd, "", 0)) {
+		snprintf(msg, sizeof(msg), "loading %s: %s", MODULE_PATH,
+			 strerror(errno));
+		finish(msg);
+	}
+	close(fd);
+	fd = open(KREF_ASYNC_BENCH_DEV, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "open %s: %s", KREF_ASYNC_BENCH_DEV,
+			 strerror(errno));
+		finish(msg);
+	}
+	printf("BENCH: rounds 0 %u\n", rounds);
+	printf("BENCH: cpus 0 %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	ioctl(fd, KREF_ASYNC_BENCH_SIZES);
+
+	for (r = 1; r <= rounds; r++) {
+		uint32_t round = r;
+
+		if (ioctl(fd, KREF_ASYNC_BENCH_ROUND, &round)) {
+			snprintf(msg, sizeof(msg), "round %u: %s", r,
+				 strerror(errno));
+			finish(msg);
+		}
+		ret = tw_round(fd, r);
+		if (ret) {
+			snprintf(msg, sizeof(msg), "task_work round %u: %s", r,
+				 strerror(-ret));
+			finish(msg);
+		}
+	}
+	finish(NULL);
+}

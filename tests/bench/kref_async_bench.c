@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Benchmark of kref_put_async() against the ways a release is deferred
+ * today, driven by the benchmark guest's /init (tests/bench/bench_init.c)
+ * through /dev/kref_async_bench.  Each ROUND ioctl runs one round of every
+ * in-kernel measurement, variant after variant, in a kthread (so that
+ * kref_put_async() takes its worker path), and prints one line per figure:
+ *
+ *	BENCH: <key> <round> <value>
+ *
+ * harness/bench.sh collects the lines of all rounds.  The variants of a
+ * final put are:
+ *
+ *	async	kref_put_async() (worker path: lock-free list, one work item)
+ *	work	per-object INIT_WORK() + queue_work() (as mmput_async() does)
+ *	dwork0	per-object schedule_delayed_work(..., 0)
+ *	dwork1	per-object schedule_delayed_work(..., 1)
+ *	rcu	per-object call_rcu()
+ *
+ * and every one releases through the same kab_done().  PUT_LOCKED makes a
+ * final kref_put_async() from the calling user task under a mutex: the
+ * task_work path, whose release /init checks ran before the syscall
+ * returned.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/err.h>
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/kref_async.h>
+#include <linux/kthread.h>
+#include <linux/math64.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/timekeeping.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "kref_async_bench.h"
+
+#define KAB_NONFINAL_OPS	200000
+#define KAB_FINAL_OBJS		2000
+#define KAB_DRAIN_OBJS		4000	/* per producer */
+#define KAB_MAX_PRODUCERS	2
+#define KAB_LAT_SAMPLES		200
+#define KAB_WAIT		(60 * HZ)
+
+enum kab_variant { KAB_ASYNC, KAB_WORK, KAB_DWORK0, KAB_DWORK1, KAB_RCU,
+		   KAB_NR_VARIANTS };
+
+static const char * const kab_names[KAB_NR_VARIANTS] = {
+	"async", "work", "dwork0", "dwork1", "rcu",
+};
+
+struct kab_obj {
+	struct kref			kref;
+	/* Only one variant's deferral state is live at a time. */
+	union {
+		struct kref_async_node	node;
+		struct work_struct	work;
+		struct delayed_work	dwork;
+		struct rcu_head		rcu;
+	};
+	u64				t_put;
+	u64				t_rel;
+	struct task_struct		*rel_task;
+	bool				locked;
+};
+
+/* The run in progress: objects released so far and the target count. */
+static atomic_t kab_released;
+static int kab_target;
+static u64 kab_t_last;
+static u64 kab_t_first;
+static DECLARE_WAIT_QUEUE_HEAD(kab_wq);
+static struct kab_obj *kab_objs;
+
+static void kab_done(struct kab_obj *o)
+{
+	u64 now = ktime_get_ns();
+
+	o->t_rel = now;
+	if (atomic_inc_return(&kab_released) == READ_ONCE(kab_target)) {
+		WRITE_ONCE(kab_t_last, now);
+		wake_up(&kab_wq);
+	}
+}
+
+static void kab_release_kref(struct kref *kref)
+{
+	kab_done(container_of(kref, struct kab_obj, kref));
+}
+
+static void kab_work_fn(struct work_struct *work)
+{
+	kab_done(container_of(work, struct kab_obj, work));
+}
+
+static void kab_dwork_fn(struct work_struct *work)
+{
+	kab_done(container_of(to_delayed_work(work), struct kab_obj, dwork));
+}
+
+static void kab_rcu_fn(struct rcu_head *rcu)
+{
+	kab_done(container_of(rcu, struct kab_obj, rcu));
+}
+
+static void kab_release_work(struct kref *kref)
+{
+	struct kab_obj *o = container_of(kref, struct kab_obj, kref);
+
+	INIT_WORK(&o->work, kab_work_fn);
+	queue_work(system_wq, &o->work);
+}
+
+static void kab_release_dwork0(struct kref *kref)
+{
+	struct kab_obj *o = container_of(kref, struct kab_obj, kref);
+
+	INIT_DELAYED_WORK(&o->dwork, kab_dwork_fn);
+	schedule_delayed_work(&o->dwork, 0);
+}
+
+static void kab_release_dwork1(struct kref *kref)
+{
+	struct kab_obj *o = container_of(kref, struct kab_obj, kref);
+
+	INIT_DELAYED_WORK(&o->dwork, kab_dwork_fn);
+	schedule_delayed_work(&o->dwork, 1);
+}
+
+static void kab_release_rcu(struct kref *kref)
+{
+	struct kab_obj *o = container_of(kref, struct kab_obj, kref);
+
+	call_rcu(&o->rcu, kab_rcu_fn);
+}
+
+/* The final put of @o, the way variant @v defers the release. */
+static __always_inline void kab_put(struct kab_obj *o, enum kab_variant v)
+{
+	switch (v) {
+	case KAB_ASYNC:
+		kref_put_async(&o->kref, kab_release_kref, &o->node);
+		break;
+	case KAB_WORK:
+		kref_put(&o->kref, kab_release_work);
+		break;
+	case KAB_DWORK0:
+		kref_put(&o->kref, kab_release_dwork0);
+		break;
+	case KAB_DWORK1:
+		kref_put(&o->kref, kab_release_dwork1);
+		break;
+	default:
+		kref_put(&o->kref, kab_release_rcu);
+		break;
+	}
+}
+
+static void kab_arm(int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		kref_init(&kab_objs[i].kref);
+	atomic_set(&kab_released, 0);
+	WRITE_ONCE(kab_target, n);
+	WRITE_ONCE(kab_t_last, 0);
+	WRITE_ONCE(kab_t_first, 0);
+}
+
+static int kab_wait_all(void)
+{
+	if (!wait_event_timeout(kab_wq,
+				atomic_read(&kab_released) >= kab_target,
+				KAB_WAIT)) {
+		pr_err("BENCH: ERROR %d of %d releases after %ds\n",
+		       atomic_read(&kab_released), kab_target,
+		       KAB_WAIT / HZ);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static void kab_print_frac(const char *key, const char *var, u32 round,
+			   u64 num, u64 den)
+{
+	u64 milli = div64_u64(num * 1000, den);
+
+	pr_info("BENCH: %s.%s %u %llu.%03llu\n", key, var, round,
+		milli / 1000, milli % 1000);
+}
+
+/* 1. Non-final put: get + put on a count kept above one. */
+static noinline u64 kab_nonfinal_async(struct kab_obj *o)
+{
+	u64 t0 = ktime_get_ns();
+	int i;
+
+	for (i = 0; i < KAB_NONFINAL_OPS; i++) {
+		kref_get(&o->kref);
+		kref_put_async(&o->kref, kab_release_kref, &o->node);
+	}
+	return ktime_get_ns() - t0;
+}
+
+static noinline u64 kab_nonfinal_sync(struct kab_obj *o)
+{
+	u64 t0 = ktime_get_ns();
+	int i;
+
+	for (i = 0; i < KAB_NONFINAL_OPS; i++) {
+		kref_get(&o->kref);
+		kref_put(&o->kref, kab_release_kref);
+	}
+	return ktime_get_ns() - t0;
+}
+
+static void kab_bench_nonfinal(u32 round)
+{
+	struct kab_obj *o = &kab_objs[0];
+	u64 dt;
+
+	kab_arm(1);
+	preempt_disable();
+	dt = kab_nonfinal_async(o);
+	preempt_enable();
+	kab_print_frac("nonfinal_ns", "kref_put_async", round, dt,
+		       KAB_NONFINAL_OPS);
+	preempt_disable();
+	dt = kab_nonfinal_sync(o);
+	preempt_enable();
+	kab_print_frac("nonfinal_ns", "kref_put", round, dt,
+		       KAB_NONFINAL_OPS);
+	if (refcount_read(&o->kref.refcount) != 1)
+		pr_err("BENCH: ERROR non-final count %u\n",
+		       refcount_read(&o->kref.refcount));
+}
+
+/* 2. Final put, caller side: a batch of final puts, releases untimed. */
+static int kab_bench_final(u32 round, enum kab_variant v)
+{
+	u64 t0, dt;
+	int i;
+
+	kab_arm(KAB_FINAL_OBJS);
+	t0 = ktime_get_ns();
+	for (i = 0; i < KAB_FINAL_OBJS; i++)
+		kab_put(&kab_objs[i], v);
+	dt = ktime_get_ns() - t0;
+	if (kab_wait_all())
+		return -ETIMEDOUT;
+	kab_print_frac("final_ns", kab_names[v], round, dt, KAB_FINAL_OBJS);
+	return 0;
+}
+
+/* 3. Drain throughput: producers bound to different CPUs. */
+struct kab_producer {
+	struct completion	*start;
+	struct completion	done;
+	enum kab_variant	v;
+	int			first, n;
+};
+
+static int kab_producer_fn(void *data)
+{
+	struct kab_producer *p = data;
+	int i;
+
+	wait_for_completion(p->start);
+	cmpxchg64(&kab_t_first, 0, ktime_get_ns());
+	for (i = p->first; i < p->first + p->n; i++)
+		kab_put(&kab_objs[i], p->v);
+	complete(&p->done);
+	return 0;
+}
+
+static int kab_bench_drain(u32 round, enum kab_variant v, int nprod)
+{
+	struct kab_producer prod[KAB_MAX_PRODUCERS];
+	DECLARE_COMPLETION_ONSTACK(start);
+	struct task_struct *t;
+	char key[16];
+	int i, cpu, ret;
+	u64 dt;
+
+	kab_arm(nprod * KAB_DRAIN_OBJS);
+	cpu = cpumask_first(cpu_online_mask);
+	for (i = 0; i < nprod; i++) {
+		prod[i].start = &start;
+		init_completion(&prod[i].done);
+		prod[i].v = v;
+		prod[i].first = i * KAB_DRAIN_OBJS;
+		prod[i].n = KAB_DRAIN_OBJS;
+		t = kthread_create_on_cpu(kab_producer_fn, &prod[i], cpu,
+					  "kab_prod/%u");
+		if (IS_ERR(t))
+			return PTR_ERR(t);
+		wake_up_process(t);
+		cpu = cpumask_next(cpu, cpu_online_mask);
+		if (cpu >= nr_cpu_ids)
+			cpu = cpumask_first(cpu_online_mask);
+	}
+	complete_all(&start);
+	for (i = 0; i < nprod; i++)
+		wait_for_completion(&prod[i].done);
+	ret = kab_wait_all();
+	if (ret)
+		return ret;
+	dt = kab_t_last - kab_t_first;
+	snprintf(key, sizeof(key), "drain%d_ops", nprod);
+	pr_info("BENCH: %s.%s %u %llu\n", key, kab_names[v], round,
+		div64_u64((u64)kab_target * NSEC_PER_SEC, dt ?: 1));
+	return 0;
+}
+
+/* 4. Put-to-release latency of the worker path, one object at a time. */
+static int kab_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int kab_bench_latency(u32 round, enum kab_variant v, u64 *lat)
+{
+	struct kab_obj *o = &kab_objs[0];
+	int i;
+
+	for (i = 0; i < KAB_LAT_SAMPLES; i++) {
+		kab_arm(1);
+		o->t_put = ktime_get_ns();
+		kab_put(o, v);
+		if (kab_wait_all())
+			return -ETIMEDOUT;
+		lat[i] = o->t_rel - o->t_put;
+	}
+	sort(lat, KAB_LAT_SAMPLES, sizeof(*lat), kab_cmp_u64, NULL);
+	pr_info("BENCH: lat_wq_p50_ns.%s %u %llu\n", kab_names[v], round,
+		lat[KAB_LAT_SAMPLES / 2]);
+	pr_info("BENCH: lat_wq_p99_ns.%s %u %llu\n", kab_names[v], round,
+		lat[KAB_LAT_SAMPLES * 99 / 100]);
+	return 0;
+}
+
+struct kab_round {
+	u32			round;
+	int			ret;
+	struct completion	done;
+};
+
+static int kab_round_fn(void *data)
+{
+	struct kab_round *r = data;
+	u64 *lat = kcalloc(KAB_LAT_SAMPLES, sizeof(*lat), GFP_KERNEL);
+	int v, ret = -ENOMEM;
+
+	if (!lat)
+		goto out;
+	kab_bench_nonfinal(r->round);
+	for (v = 0; v < KAB_NR_VARIANTS; v++) {
+		ret = kab_bench_final(r->round, v);
+		if (ret)
+			goto out;
+	}
+	for (v = 0; v < KAB_NR_VARIANTS; v++) {
+		ret = kab_bench_drain(r->round, v, 1);
+		if (ret)
+			goto out;
+		ret = kab_bench_drain(r->round, v, 2);
+		if (ret)
+			goto out;
+	}
+	for (v = KAB_ASYNC; v <= KAB_WORK; v++) {
+		ret = kab_bench_latency(r->round, v, lat);
+		if (ret)
+			goto out;
+	}
+out:
+	kfree(lat);
+	r->ret = ret;
+	complete(&r->done);
+	return 0;
+}
+
+static int kab_run_round(u32 round)
+{
+	struct kab_round r = { .round = round };
+	struct task_struct *t;
+
+	init_completion(&r.done);
+	t = kthread_run(kab_round_fn, &r, "kab_round");
+	if (IS_ERR(t))
+		return PTR_ERR(t);
+	/* The round owns kab_objs: never leave it running behind us. */
+	wait_for_completion(&r.done);
+	return r.ret;
+}
+
+/* The task_work path: a final put from this task, under a mutex. */
+static DEFINE_MUTEX(kab_put_lock);
+static struct kab_obj kab_tw_obj;
+static pid_t kab_tw_put_tid;
+
+static void kab_release_tw(struct kref *kref)
+{
+	struct kab_obj *o = container_of(kref, struct kab_obj, kref);
+
+	o->t_rel = ktime_get_ns();
+	o->locked = mutex_is_locked(&kab_put_lock);
+	WRITE_ONCE(o->rel_task, current);
+}
+
+static long kab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kab_obj *o = &kab_tw_obj;
+	struct kref_async_bench_last last;
+	u32 round;
+
+	switch (cmd) {
+	case KREF_ASYNC_BENCH_ROUND:
+		if (get_user(round, (u32 __user *)arg))
+			return -EFAULT;
+		return kab_run_round(round);
+	case KREF_ASYNC_BENCH_PUT_LOCKED:
+		mutex_lock(&kab_put_lock);
+		kref_init(&o->kref);
+		o->rel_task = NULL;
+		kab_tw_put_tid = task_pid_nr(current);
+		o->t_put = ktime_get_ns();
+		kref_put_async(&o->kref, kab_release_tw, &o->node);
+		mutex_unlock(&kab_put_lock);
+		return 0;
+	case KREF_ASYNC_BENCH_GET_LAST:
+		memset(&last, 0, sizeof(last));
+		mutex_lock(&kab_put_lock);
+		last.t_put = o->t_put;
+		last.t_rel = o->t_rel;
+		last.put_tid = kab_tw_put_tid;
+		if (READ_ONCE(o->rel_task)) {
+			last.released = 1;
+			last.rel_tid = task_pid_nr(o->rel_task);
+			last.locked = o->locked;
+		}
+		mutex_unlock(&kab_put_lock);
+		return copy_to_user((void __user *)arg, &last, sizeof(last)) ?
+		       -EFAULT : 0;
+	case KREF_ASYNC_BENCH_SIZES:
+		pr_info("BENCH: bytes.kref_async_node 0 %zu\n",
+			sizeof(struct kref_async_node));
+		pr_info("BENCH: bytes.work_struct 0 %zu\n",
+			sizeof(struct work_struct));
+		pr_info("BENCH: bytes.delayed_work 0 %zu\n",
+			sizeof(struct delayed_work));
+		pr_info("BENCH: bytes.rcu_head 0 %zu\n",
+			sizeof(struct rcu_head));
+		return 0;
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations kab_fops = {
+	.owner		= THIS_MODULE,
+	.unlocked_ioctl	= kab_ioctl,
+};
+
+static struct miscdevice kab_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= KREF_ASYNC_BENCH_NAME,
+	.fops	= &kab_fops,
+};
+
+static int __init kab_init(void)
+{
+	int ret;
+
+	kab_objs = vcalloc(KAB_MAX_PRODUCERS * KAB_DRAIN_OBJS,
+			   sizeof(*kab_objs));
+	if (!kab_objs)
+		return -ENOMEM;
+	ret = misc_register(&kab_misc);
+	if (ret)
+		vfree(kab_objs);
+	return ret;
+}
+
+static void __exit kab_exit(void)
+{
+	misc_deregister(&kab_misc);
+	/* Every round waited for its releases; the task_work ones ran. */
+	rcu_barrier();
+	kref_async_flush();
+	vfree(kab_objs);
+}
+
+module_init(kab_init);
+module_exit(kab_exit);
+MODULE_DESCRIPTION("Benchmark of kref_put_async() against per-object deferral");
+MODULE_LICENSE("GPL");

@@ -11,7 +11,15 @@ BASE_TARBALL=${BASE_TARBALL:-/usr/src/$BASE_PKG.tar.xz}
 RESULTS=${RESULTS:-$CACHE/results}
 # Kernel builds take the whole machine: never run two at once.
 BUILD_LOCK=${BUILD_LOCK:-/tmp/kref-async-build.lock}
-locked() { flock "$BUILD_LOCK" "$@"; }
+# A script that already holds the lock (KREF_ASYNC_LOCKED) must not take
+# it again: flock on a new descriptor would wait for itself.
+locked() {
+	if [ -n "${KREF_ASYNC_LOCKED:-}" ]; then
+		"$@"
+	else
+		flock "$BUILD_LOCK" "$@"
+	fi
+}
 
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }

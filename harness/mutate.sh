@@ -7,6 +7,12 @@
 . "$(dirname "$0")/common.sh"
 need python3
 
+# The shared work tree carries the mutant while this runs: hold the build
+# lock throughout, so that no other build compiles it.
+if [ -z "${KREF_ASYNC_LOCKED:-}" ]; then
+	exec env KREF_ASYNC_LOCKED=1 flock "$BUILD_LOCK" "$0" "$@"
+fi
+
 # Cases that must fail once the release runs in the putter's context.
 expect="group_lock_chain worker_drains spinlock_irqs_off hardirq softirq
 	batching chain flush_waits"

@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,22 +30,23 @@
 #define DEFAULT_ROUNDS	9
 #define TW_SAMPLES	200
 
-static uint64_t now_ns(void)
+static unsigned long long now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	unsigned long long x = *(const unsigned long long *)a;
+	unsigned long long y = *(const unsigned long long *)b;
 
 	return x < y ? -1 : x > y;
 }
 
-static void __attribute__((noreturn)) finish(const char *error)
+static void finish(const char *error)
 {
 	if (error)
 		printf("BENCH: ERROR %s\n", error);
@@ -56,20 +56,19 @@ static void __attribute__((noreturn)) finish(const char *error)
 	sync();
 	reboot(RB_POWER_OFF);
 	reboot(RB_AUTOBOOT);
-	for (;;)
-		pause();
+	exit(1);
 }
 
 /* One round of the task_work path from this task. */
 static int tw_round(int fd, unsigned int round)
 {
-	static uint64_t lat[TW_SAMPLES], sys[TW_SAMPLES];
+	static unsigned long long lat[TW_SAMPLES], sys[TW_SAMPLES];
 	struct kref_async_bench_last last;
 	int i, before = 0, same = 0, unlocked = 0;
 	pid_t tid = syscall(SYS_gettid);
 
 	for (i = 0; i < TW_SAMPLES; i++) {
-		uint64_t t0, t1;
+		unsigned long long t0, t1;
 
 		t0 = now_ns();
 		if (ioctl(fd, KREF_ASYNC_BENCH_PUT_LOCKED))
@@ -90,11 +89,11 @@ static int tw_round(int fd, unsigned int round)
 	qsort(lat, TW_SAMPLES, sizeof(lat[0]), cmp_u64);
 	qsort(sys, TW_SAMPLES, sizeof(sys[0]), cmp_u64);
 	printf("BENCH: lat_tw_p50_ns.async %u %llu\n", round,
-	       (unsigned long long)lat[TW_SAMPLES / 2]);
+	       lat[TW_SAMPLES / 2]);
 	printf("BENCH: lat_tw_p99_ns.async %u %llu\n", round,
-	       (unsigned long long)lat[TW_SAMPLES * 99 / 100]);
+	       lat[TW_SAMPLES * 99 / 100]);
 	printf("BENCH: lat_tw_syscall_p50_ns.async %u %llu\n", round,
-	       (unsigned long long)sys[TW_SAMPLES / 2]);
+	       sys[TW_SAMPLES / 2]);
 	printf("BENCH: tw_before_return.async %u %d/%d\n", round, before,
 	       TW_SAMPLES);
 	printf("BENCH: tw_same_task.async %u %d/%d\n", round, same, TW_SAMPLES);
@@ -146,7 +145,7 @@ int main(int argc, char **argv)
 	ioctl(fd, KREF_ASYNC_BENCH_SIZES);
 
 	for (r = 1; r <= rounds; r++) {
-		uint32_t round = r;
+		__u32 round = r;
 
 		if (ioctl(fd, KREF_ASYNC_BENCH_ROUND, &round)) {
 			snprintf(msg, sizeof(msg), "round %u: %s", r,

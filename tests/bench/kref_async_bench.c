@@ -75,6 +75,7 @@ struct kab_obj {
 	u64				t_put;
 	u64				t_rel;
 	struct task_struct		*rel_task;
+	int				seq;
 	bool				locked;
 };
 
@@ -85,13 +86,16 @@ static u64 kab_t_last;
 static u64 kab_t_first;
 static DECLARE_WAIT_QUEUE_HEAD(kab_wq);
 static struct kab_obj *kab_objs;
+static int *kab_order;
 
 static void kab_done(struct kab_obj *o)
 {
 	u64 now = ktime_get_ns();
 
 	o->t_rel = now;
-	if (atomic_inc_return(&kab_released) == READ_ONCE(kab_target)) {
+	o->rel_task = current;
+	o->seq = atomic_inc_return(&kab_released);
+	if (o->seq == READ_ONCE(kab_target)) {
 		WRITE_ONCE(kab_t_last, now);
 		wake_up(&kab_wq);
 	}
@@ -250,6 +254,32 @@ static void kab_bench_nonfinal(u32 round)
 		       refcount_read(&o->kref.refcount));
 }
 
+static u64 kab_sum_u64(const u64 *a, int n)
+{
+	u64 sum = 0;
+
+	while (n--)
+		sum += a[n];
+	return sum ?: 1;
+}
+
+/*
+ * The worker drains its list newest first, so the releases of one batch
+ * come in decreasing object order: each increase starts a new batch, i.e.
+ * one more time a put found the list empty and queued the work.
+ */
+static void kab_print_batches(u32 round, int n)
+{
+	int i, batches = 1;
+
+	for (i = 0; i < n; i++)
+		kab_order[kab_objs[i].seq - 1] = i;
+	for (i = 1; i < n; i++)
+		batches += kab_order[i] > kab_order[i - 1];
+	pr_info("BENCH: final_objs_per_kick.async %u %d.%03d\n", round,
+		n / batches, (n % batches) * 1000 / batches);
+}
+
 /* 2. Final put, caller side: a batch of final puts, releases untimed. */
 static int kab_bench_final(u32 round, enum kab_variant v)
 {
@@ -264,6 +294,43 @@ static int kab_bench_final(u32 round, enum kab_variant v)
 	if (kab_wait_all())
 		return -ETIMEDOUT;
 	kab_print_frac("final_ns", kab_names[v], round, dt, KAB_FINAL_OBJS);
+	if (v == KAB_ASYNC)
+		kab_print_batches(round, KAB_FINAL_OBJS);
+	return 0;
+}
+
+static int kab_cmp_u64(const void *a, const void *b);
+
+/*
+ * The same batch with every put timed on its own: the distribution shows
+ * whether the mean is spread evenly or made of a few long puts (the put
+ * that kicks the worker, a vCPU preempted by the host).
+ */
+static int kab_bench_final_each(u32 round, enum kab_variant v, u64 *each)
+{
+	u64 t0, sum = 0;
+	int i;
+
+	kab_arm(KAB_FINAL_OBJS);
+	for (i = 0; i < KAB_FINAL_OBJS; i++) {
+		t0 = ktime_get_ns();
+		kab_put(&kab_objs[i], v);
+		each[i] = ktime_get_ns() - t0;
+	}
+	if (kab_wait_all())
+		return -ETIMEDOUT;
+	sort(each, KAB_FINAL_OBJS, sizeof(*each), kab_cmp_u64, NULL);
+	for (i = KAB_FINAL_OBJS * 99 / 100; i < KAB_FINAL_OBJS; i++)
+		sum += each[i];
+	pr_info("BENCH: final_each_p50_ns.%s %u %llu\n", kab_names[v], round,
+		each[KAB_FINAL_OBJS / 2]);
+	pr_info("BENCH: final_each_p99_ns.%s %u %llu\n", kab_names[v], round,
+		each[KAB_FINAL_OBJS * 99 / 100]);
+	pr_info("BENCH: final_each_max_ns.%s %u %llu\n", kab_names[v], round,
+		each[KAB_FINAL_OBJS - 1]);
+	/* Share of the batch's put time spent in its slowest 1% of puts. */
+	kab_print_frac("final_each_top1pct_share", kab_names[v], round, sum,
+		       kab_sum_u64(each, KAB_FINAL_OBJS));
 	return 0;
 }
 
@@ -347,6 +414,12 @@ static int kab_bench_latency(u32 round, enum kab_variant v, u64 *lat)
 		if (kab_wait_all())
 			return -ETIMEDOUT;
 		lat[i] = o->t_rel - o->t_put;
+		/* Deferred means: not in the putter's context. */
+		if (o->rel_task == current) {
+			pr_err("BENCH: ERROR %s: release ran in the caller's context\n",
+			       kab_names[v]);
+			return -EINVAL;
+		}
 	}
 	sort(lat, KAB_LAT_SAMPLES, sizeof(*lat), kab_cmp_u64, NULL);
 	pr_info("BENCH: lat_wq_p50_ns.%s %u %llu\n", kab_names[v], round,
@@ -365,7 +438,7 @@ struct kab_round {
 static int kab_round_fn(void *data)
 {
 	struct kab_round *r = data;
-	u64 *lat = kcalloc(KAB_LAT_SAMPLES, sizeof(*lat), GFP_KERNEL);
+	u64 *lat = kcalloc(KAB_FINAL_OBJS, sizeof(*lat), GFP_KERNEL);
 	int v, ret = -ENOMEM;
 
 	if (!lat)
@@ -373,6 +446,11 @@ static int kab_round_fn(void *data)
 	kab_bench_nonfinal(r->round);
 	for (v = 0; v < KAB_NR_VARIANTS; v++) {
 		ret = kab_bench_final(r->round, v);
+		if (ret)
+			goto out;
+	}
+	for (v = KAB_ASYNC; v <= KAB_WORK; v++) {
+		ret = kab_bench_final_each(r->round, v, lat);
 		if (ret)
 			goto out;
 	}
@@ -489,11 +567,18 @@ static int __init kab_init(void)
 
 	kab_objs = vcalloc(KAB_MAX_PRODUCERS * KAB_DRAIN_OBJS,
 			   sizeof(*kab_objs));
-	if (!kab_objs)
-		return -ENOMEM;
+	kab_order = vcalloc(KAB_MAX_PRODUCERS * KAB_DRAIN_OBJS,
+			    sizeof(*kab_order));
+	if (!kab_objs || !kab_order) {
+		ret = -ENOMEM;
+		goto err;
+	}
 	ret = misc_register(&kab_misc);
-	if (ret)
-		vfree(kab_objs);
+	if (!ret)
+		return 0;
+err:
+	vfree(kab_order);
+	vfree(kab_objs);
 	return ret;
 }
 
@@ -503,6 +588,7 @@ static void __exit kab_exit(void)
 	/* Every round waited for its releases; the task_work ones ran. */
 	rcu_barrier();
 	kref_async_flush();
+	vfree(kab_order);
 	vfree(kab_objs);
 }
 

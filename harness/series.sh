@@ -39,10 +39,32 @@ if [ -s "$CACHE/out/e2e/table.md" ]; then
 	# The side-by-side table and the chains found on base, indented.
 	e2e=$(sed '/^Direct dependencies/,$d' "$CACHE/out/e2e/table.md" | sed 's/^/  /')
 fi
-python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" "$e2e" <<'PY'
+bench="(No benchmark results yet: run 'make bench' before 'make series'.)"
+if [ -s "$CACHE/out/bench/bench.json" ]; then
+	bench=$(python3 - "$CACHE/out/bench/bench.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = d["figures"]
+m = lambda k: f[k]["median"] if k in f else float("nan")
+print(f"Benchmarks ({d['rounds']} interleaved rounds, {d['guest']}, {d['date'][:10]};")
+print("medians; ns per put, objects released per second):")
+print()
+print("                           kref_put_async  kref_put  queue_work  sched_dwork(0)  call_rcu")
+print(f"  non-final put             {m('nonfinal_ns.kref_put_async'):>10.1f}  {m('nonfinal_ns.kref_put'):>8.1f}")
+print(f"  final put, caller side    {m('final_ns.async'):>10.0f}            {m('final_ns.work'):>10.0f}  {m('final_ns.dwork0'):>14.0f}  {m('final_ns.rcu'):>8.0f}")
+print(f"  drain, 2 producers        {m('drain2_ops.async')/1e6:>9.2f}M            {m('drain2_ops.work')/1e6:>9.2f}M  {m('drain2_ops.dwork0')/1e6:>13.2f}M  {m('drain2_ops.rcu')/1e6:>7.2f}M")
+print(f"  bytes per object          {m('bytes.kref_async_node'):>10.0f}            {m('bytes.work_struct'):>10.0f}  {m('bytes.delayed_work'):>14.0f}  {m('bytes.rcu_head'):>8.0f}")
+print()
+for k, g in d["goals"].items():
+    print(f"  {k:<26} {g['value']:.3f} (goal {g['goal']}: {'met' if g['met'] else 'not met'})")
+PY
+)
+fi
+python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" "$e2e" "$bench" <<'PY'
 import sys
-cover, tmpl, base, results, e2e = sys.argv[1:]
+cover, tmpl, base, results, e2e, bench = sys.argv[1:]
 blurb = open(tmpl).read().replace("@BASE@", base).replace("@RESULTS@", results)
+blurb = blurb.replace("@BENCH@", bench.rstrip())
 blurb = blurb.replace("@E2E@", e2e.rstrip()).rstrip("\n")
 s = open(cover).read()
 s = s.replace("*** SUBJECT HERE ***",

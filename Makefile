@@ -48,7 +48,7 @@ bench:
 	@$(H)/bench.sh
 
 clean-cache:
-	rm -rf $${CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/kref-async}/{tree,build,out,results}
+	c=$${CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/kref-async}; rm -rf "$$c/tree" "$$c/git" "$$c/build" "$$c/out" "$$c/results"
 
 help:
 	@sed -n 's/^#   //p' Makefile

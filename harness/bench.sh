@@ -93,27 +93,10 @@ build_time=$((SECONDS - start))
 log "booting the bench guest (TCG, -smp 2, $ROUNDS rounds, timeout ${QEMU_TIMEOUT}s)"
 console=$out/console.log
 boot_start=$SECONDS
-# TCG only: -accel kvm hangs on the machines this runs on.
-timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1G \
-	-nographic -no-reboot -kernel "$bd/arch/x86/boot/bzImage" \
-	-initrd "$out/initramfs.cpio.gz" \
-	-append "console=ttyS0 panic=-1 oops=panic bench_rounds=$ROUNDS" \
-	</dev/null >"$console" 2>&1 &
-qpid=$!
-done_at=
-while kill -0 "$qpid" 2>/dev/null; do
-	sleep 2
-	if [ -z "$done_at" ] && grep -q 'BENCH: \(DONE\|ERROR\)' "$console"; then
-		done_at=$SECONDS
-	fi
-	if [ -n "$done_at" ] && [ $((SECONDS - done_at)) -gt 60 ]; then
-		log "the guest finished but did not power off: stopping it"
-		kill "$qpid" 2>/dev/null || true
-		break
-	fi
-done
 qrc=0
-wait "$qpid" || qrc=$?
+boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" "$console" \
+	'BENCH: \(DONE\|ERROR\)' 1G \
+	"console=ttyS0 panic=-1 oops=panic bench_rounds=$ROUNDS" || qrc=$?
 boot_time=$((SECONDS - boot_start))
 
 tr -d '\r' < "$console" > "$out/console.txt"

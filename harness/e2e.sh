@@ -112,32 +112,15 @@ build() {
 # boot NAME: run the guest, record its checks, write $out/NAME.status.
 boot() {
 	local name=$1 bd=$CACHE/build/e2e-$1 console=$out/$1.log
-	local txt=$out/$1.txt status=$out/$1.status qpid done_at='' qrc=0 t
+	local txt=$out/$1.txt status=$out/$1.status qrc=0 t
 	local v n detail deps why
 
 	log "booting the $name kernel (TCG, -cpu $QEMU_CPU, -smp 2, timeout ${QEMU_TIMEOUT}s)"
 	SECONDS=0
-	# TCG only: -accel kvm hangs on the machines this runs on.
-	timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" \
-		-smp 2 -m 2G -nographic -no-reboot \
-		-kernel "$bd/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio.gz" \
-		-append "console=ttyS0 panic=-1${E2E_APPEND:+ $E2E_APPEND}" \
-		</dev/null >"$console" 2>&1 &
-	qpid=$!
-	while kill -0 "$qpid" 2>/dev/null; do
-		sleep 2
-		if [ -z "$done_at" ] && grep -q 'E2E: DONE' "$console"; then
-			done_at=$SECONDS
-		fi
-		# /init powers off right after DONE; do not wait out the
-		# timeout if that fails.
-		if [ -n "$done_at" ] && [ $((SECONDS - done_at)) -gt 60 ]; then
-			log "the guest printed DONE but did not power off: stopping it"
-			kill "$qpid" 2>/dev/null || true
-			break
-		fi
-	done
-	wait "$qpid" || qrc=$?
+	boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" \
+		"$console" 'E2E: DONE' 2G \
+		"console=ttyS0 panic=-1${E2E_APPEND:+ $E2E_APPEND}" "$QEMU_CPU" ||
+		qrc=$?
 	t=$SECONDS
 	echo "time=${t}s" >> "$status"
 

@@ -114,29 +114,9 @@ mknod "$rd/dev/console" c 5 1 2>/dev/null || true
 log "booting the guest (TCG, -smp 2, timeout ${QEMU_TIMEOUT}s)"
 console=$out/console.log
 SECONDS=0
-# TCG only: -accel kvm hangs on the machines this runs on.
-timeout "$QEMU_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1G \
-	-nographic -no-reboot -kernel "$bd/arch/x86/boot/bzImage" \
-	-initrd "$out/initramfs.cpio.gz" \
-	-append "console=ttyS0 panic=-1 oops=panic" \
-	</dev/null >"$console" 2>&1 &
-qpid=$!
-done_at=
-while kill -0 "$qpid" 2>/dev/null; do
-	sleep 2
-	if [ -z "$done_at" ] && grep -q 'KTEST: DONE' "$console"; then
-		done_at=$SECONDS
-	fi
-	# /init powers off right after DONE; do not wait out the timeout
-	# if that fails.
-	if [ -n "$done_at" ] && [ $((SECONDS - done_at)) -gt 60 ]; then
-		log "the guest printed DONE but did not power off: stopping it"
-		kill "$qpid" 2>/dev/null || true
-		break
-	fi
-done
 qrc=0
-wait "$qpid" || qrc=$?
+boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" "$console" \
+	'KTEST: DONE' 1G "console=ttyS0 panic=-1 oops=panic" || qrc=$?
 boot_time=$SECONDS
 
 # Serial lines end in \r; a kernel message may share a line with ours.

@@ -367,6 +367,17 @@ static void ka_gate_release(struct kref *kref)
 	ka_note_release(&d->obj);
 }
 
+/* Park the worker in the gate's release until gate_open is completed. */
+static bool ka_park_worker(struct ka_batch *b)
+{
+	kref_init(&b->gate.obj.ref);
+	init_completion(&b->gate.done);
+	init_completion(&b->gate_open);
+	b->putter = current;
+	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
+	return wait_for_completion_timeout(&b->gate.done, 10 * HZ);
+}
+
 #ifdef CONFIG_TRACEPOINTS
 static void ka_probe_drain(void *data, unsigned int count)
 {
@@ -386,16 +397,9 @@ static void kref_async_test_batching(struct kunit *test)
 #ifdef CONFIG_TRACEPOINTS
 	KUNIT_ASSERT_EQ(test, register_trace_kref_async_drain(ka_probe_drain, b), 0);
 #endif
-	kref_init(&b->gate.obj.ref);
-	init_completion(&b->gate.done);
-	init_completion(&b->gate_open);
-	b->putter = current;
 	for (i = 0; i < KA_BATCH; i++)
 		kref_init(&b->objs[i].ref);
-
-	KUNIT_EXPECT_EQ(test, kref_put_async(&b->gate.obj.ref, ka_gate_release,
-					     &b->gate.obj.node), 1);
-	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&b->gate.done, 10 * HZ), 0UL);
+	KUNIT_ASSERT_TRUE(test, ka_park_worker(b));
 
 	/* The worker is parked in ka_gate_release(): nothing else runs. */
 	for (i = 0; i < KA_BATCH; i++)
@@ -509,13 +513,7 @@ static void kref_async_test_flush_waits(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, b);
 	init_completion(&f.started);
 	init_completion(&f.finished);
-	kref_init(&b->gate.obj.ref);
-	init_completion(&b->gate.done);
-	init_completion(&b->gate_open);
-	b->putter = current;
-
-	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
-	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&b->gate.done, 10 * HZ), 0UL);
+	KUNIT_ASSERT_TRUE(test, ka_park_worker(b));
 
 	t = kthread_run(ka_flush_thread, &f, "ka_flush");
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
@@ -642,12 +640,7 @@ static void kref_async_test_double_defer(struct kunit *test)
 	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
 
 	KUNIT_ASSERT_NOT_NULL(test, b);
-	kref_init(&b->gate.obj.ref);
-	init_completion(&b->gate.done);
-	init_completion(&b->gate_open);
-	b->putter = current;
-	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
-	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&b->gate.done, 10 * HZ), 0UL);
+	KUNIT_ASSERT_TRUE(test, ka_park_worker(b));
 
 	KUNIT_ASSERT_TRUE(test, refcount_dec_and_test(&raw.users));
 	kref_async_defer(&raw.node, ka_raw_release);

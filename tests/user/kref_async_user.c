@@ -403,6 +403,73 @@ static void test_unload(void)
 	      i > 20 ? 20 : i);
 }
 
+/*
+ * (4) The same, NR_CYCLES times over: load, queue releases from a kthread,
+ * see the unload refused, let the releases run, unload.  Every cycle must
+ * release all it created and leave the module gone (its exit warns
+ * otherwise, which check_kmsg() would report).
+ */
+#define NR_CYCLES		100
+#define NR_CYCLE_PENDING	8
+
+static const char *unload_cycle(void)
+{
+	static char why[160];
+	struct kref_async_test_state st;
+	unsigned int n = NR_CYCLE_PENDING;
+	int fd, i;
+	long r;
+
+	fd = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
+		return "load failed";
+	close(fd);
+	for (i = 0; i < 50 && access(KREF_ASYNC_TEST_DEV, F_OK); i++)
+		usleep(20000);
+	fd = open_dev();
+	if (fd < 0 || ioctl(fd, KREF_ASYNC_TEST_QUEUE_PENDING, &n))
+		return "QUEUE_PENDING failed";
+	close(fd);
+	if (!delete_module(O_NONBLOCK))
+		return "unloaded with releases pending";
+	if (errno != EWOULDBLOCK && errno != EBUSY)
+		return "delete_module failed oddly while pending";
+	fd = open_dev();
+	if (fd < 0 || ioctl(fd, KREF_ASYNC_TEST_OPEN_GATE) ||
+	    ioctl(fd, KREF_ASYNC_TEST_FLUSH) || get_state(fd, &st))
+		return "OPEN_GATE/FLUSH/GET_STATE failed";
+	close(fd);
+	if (st.created != NR_CYCLE_PENDING || st.released != st.created ||
+	    st.gate_timeouts || st.errors) {
+		snprintf(why, sizeof(why),
+			 "%u created, %u released, %u gate timeouts, %u errors",
+			 st.created, st.released, st.gate_timeouts, st.errors);
+		return why;
+	}
+	for (i = 0; i < 50; i++) {
+		r = delete_module(O_NONBLOCK);
+		if (!r)
+			return NULL;
+		if (errno != EWOULDBLOCK && errno != EBUSY)
+			break;
+		usleep(20000);
+	}
+	return "no unload after the releases ran";
+}
+
+static void test_unload_cycles(void)
+{
+	const char *why = NULL;
+	int c;
+
+	for (c = 0; c < NR_CYCLES && !why; c++)
+		why = unload_cycle();
+	check(!why, "unload.cycles",
+	      "%d load/unload cycles with %d releases pending each%s%s",
+	      why ? c - 1 : c, NR_CYCLE_PENDING, why ? ", then: " : "",
+	      why ? why : "");
+}
+
 /* Lockdep, DEBUG_ATOMIC_SLEEP and WARN_ON() all report through printk. */
 static void check_kmsg(void)
 {
@@ -460,6 +527,7 @@ int main(void)
 		test_exit(true);
 		test_exit(false);
 		test_unload();
+		test_unload_cycles();
 	}
 	check_kmsg();
 	printf("KTEST: DONE\n");

@@ -23,22 +23,8 @@ frag=$REPO/harness/bench.config
 bd=$CACHE/build/bench
 kd=$CACHE/build/bench-kmod
 out=$CACHE/out/bench
-mk=(ARCH=x86_64)
-command -v ccache >/dev/null && mk+=("CC=ccache gcc")
 start=$SECONDS
 
-# kmake LOG ARGS...: make in the tree under the build lock, output to LOG.
-kmake() {
-	local logf=$1
-	shift
-	flock "$BUILD_LOCK" bash -c 'SECONDS=0; make "$@"; rc=$?;
-		echo "make $*: ${SECONDS}s (exit $rc)"; exit $rc' kmake \
-		-C "$tree" O="$bd" "${mk[@]}" "$@" >"$logf" 2>&1 || {
-		tail -30 "$logf"
-		return 1
-	}
-	log "$(tail -1 "$logf")"
-}
 
 # A work tree of its own: harness/mutate.sh edits the shared one in
 # place while 'make test' runs, and a benchmark of the mutant measures
@@ -50,11 +36,11 @@ mkdir -p "$bd" "$kd" "$out"
 if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.bench.config"; then
 	log "configuring $bd: tinyconfig + harness/bench.config"
 	rm -f "$bd/.bench.config"
-	kmake "$out/config.log" tinyconfig || die "make tinyconfig failed"
+	kmake "$tree" "$bd" "$out/config.log" tinyconfig || die "make tinyconfig failed"
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
 		>>"$out/config.log" 2>&1 || die "merge_config.sh failed ($out/config.log)"
 fi
-kmake "$out/olddefconfig.log" olddefconfig || die "make olddefconfig failed"
+kmake "$tree" "$bd" "$out/olddefconfig.log" olddefconfig || die "make olddefconfig failed"
 missing=
 while read -r line; do
 	case $line in
@@ -68,14 +54,14 @@ done < "$frag"
 cp "$frag" "$bd/.bench.config"
 
 log "building the bench kernel in $bd"
-kmake "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
+kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
 	die "kernel build failed ($out/build.log)"
 
 for f in "$src"/Kbuild "$src"/kref_async_bench.[ch]; do
 	cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
 done
 log "building the benchmark module"
-kmake "$out/kmod.log" -j"$JOBS" M="$kd" modules || die "module build failed ($out/kmod.log)"
+kmake "$tree" "$bd" "$out/kmod.log" -j"$JOBS" M="$kd" modules || die "module build failed ($out/kmod.log)"
 ! grep -E 'warning:|WARNING:' "$out/kmod.log" || die "the benchmark module builds with warnings"
 
 log "building /init"

@@ -32,6 +32,29 @@ need() {
 	done
 }
 
+# kmake SRC BUILDDIR LOG ARGS...: an x86_64 make of a guest kernel (or a
+# module with M=) under the build lock, output to LOG, whose last line
+# says how long make itself ran (lock wait excluded) and how ccache fared.
+kmake() {
+	local src=$1 bd=$2 logf=$3 mk=(ARCH=x86_64)
+	shift 3
+	command -v ccache >/dev/null && mk+=("CC=ccache gcc")
+	flock "$BUILD_LOCK" bash -c '
+		cstat() { command -v ccache >/dev/null &&
+			ccache --print-stats 2>/dev/null | awk -v k="$1" "\$1 == k { print \$2 }"; }
+		h0=$(cstat direct_cache_hit) p0=$(cstat preprocessed_cache_hit) m0=$(cstat cache_miss)
+		SECONDS=0; make "$@"; rc=$?; t=$SECONDS
+		h1=$(cstat direct_cache_hit) p1=$(cstat preprocessed_cache_hit) m1=$(cstat cache_miss)
+		cc=
+		[ -n "$h0" ] && cc=", ccache $(( h1 + p1 - h0 - p0 )) hits $(( m1 - m0 )) misses"
+		echo "make ${*: -1}: ${t}s (exit $rc$cc)"; exit $rc' kmake \
+		-C "$src" O="$bd" "${mk[@]}" "$@" >"$logf" 2>&1 || {
+		tail -30 "$logf"
+		return 1
+	}
+	log "$(tail -1 "$logf")"
+}
+
 # boot_guest KERNEL INITRD CONSOLE DONE-REGEX MEM APPEND [CPU]
 # Boot an x86_64 guest in QEMU under TCG with -smp 2 (never -accel kvm: it
 # hangs on the machines this runs on), its console to CONSOLE.  /init

@@ -28,8 +28,6 @@ QEMU_TIMEOUT=${QEMU_TIMEOUT:-900}
 QEMU_CPU=${E2E_QEMU_CPU:-max}
 frag=$REPO/harness/e2e.config
 out=$CACHE/out/e2e
-mk=(ARCH=x86_64)
-command -v ccache >/dev/null && mk+=("CC=ccache gcc")
 kernels=("$@")
 [ ${#kernels[@]} -gt 0 ] || kernels=(patched base)
 for k in "${kernels[@]}"; do
@@ -42,27 +40,6 @@ verdict() {	# verdict PASS|FAIL name [detail]: record, and count failures
 	[ "$1" != FAIL ] || fails=$((fails + 1))
 }
 
-# kmake SRC BUILDDIR LOG ARGS...: make under the build lock, output to
-# LOG, whose last line says how long make itself ran (lock wait
-# excluded) and how ccache fared.
-kmake() {
-	local src=$1 bd=$2 logf=$3
-	shift 3
-	flock "$BUILD_LOCK" bash -c '
-		cstat() { command -v ccache >/dev/null &&
-			ccache --print-stats 2>/dev/null | awk -v k="$1" "\$1 == k { print \$2 }"; }
-		h0=$(cstat direct_cache_hit) p0=$(cstat preprocessed_cache_hit) m0=$(cstat cache_miss)
-		SECONDS=0; make "$@"; rc=$?; t=$SECONDS
-		h1=$(cstat direct_cache_hit) p1=$(cstat preprocessed_cache_hit) m1=$(cstat cache_miss)
-		cc=
-		[ -n "$h0" ] && cc=", ccache $(( h1 + p1 - h0 - p0 )) hits $(( m1 - m0 )) misses"
-		echo "make ${*: -1}: ${t}s (exit $rc$cc)"; exit $rc' kmake \
-		-C "$src" O="$bd" "${mk[@]}" "$@" >"$logf" 2>&1 || {
-		tail -30 "$logf"
-		return 1
-	}
-	log "$(tail -1 "$logf")"
-}
 
 # build NAME SRC: configure and build bzImage in $CACHE/build/e2e-NAME.
 build() {

@@ -17,15 +17,12 @@
 . "$(dirname "$0")/common.sh"
 need make gcc flex bison bc cpio gzip flock qemu-system-x86_64 python3
 
-BUILD_LOCK=${BUILD_LOCK:-/tmp/kref-async-build.lock}
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
 kmod_src=$(cd "${KMOD_SRC:-$REPO/tests/kmod}" && pwd)
 frag=$REPO/harness/guest.config
 bd=$CACHE/build/guest
 kd=$CACHE/build/guest-kmod
 out=$CACHE/out/guest
-mk=(ARCH=x86_64)
-command -v ccache >/dev/null && mk+=("CC=ccache gcc")
 
 fails=0
 verdict() {	# verdict PASS|FAIL name [detail]: record, and count failures
@@ -33,19 +30,6 @@ verdict() {	# verdict PASS|FAIL name [detail]: record, and count failures
 	[ "$1" != FAIL ] || fails=$((fails + 1))
 }
 
-# kmake LOG ARGS...: make in the tree under the build lock, output to LOG.
-# Prints how long make itself ran, lock waits excluded.
-kmake() {
-	local logf=$1
-	shift
-	flock "$BUILD_LOCK" bash -c 'SECONDS=0; make "$@"; rc=$?;
-		echo "make $*: ${SECONDS}s (exit $rc)"; exit $rc' kmake \
-		-C "$tree" O="$bd" "${mk[@]}" "$@" >"$logf" 2>&1 || {
-		tail -30 "$logf"
-		return 1
-	}
-	log "$(tail -1 "$logf")"
-}
 
 tree=$("$REPO/harness/assemble.sh")
 mkdir -p "$bd" "$kd" "$out"
@@ -55,13 +39,13 @@ mkdir -p "$bd" "$kd" "$out"
 if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.guest.config"; then
 	log "configuring $bd: tinyconfig + harness/guest.config"
 	rm -f "$bd/.guest.config"
-	kmake "$out/config.log" tinyconfig ||
+	kmake "$tree" "$bd" "$out/config.log" tinyconfig ||
 		{ verdict FAIL guest:config "make tinyconfig failed"; exit 1; }
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
 		>>"$out/config.log" 2>&1 ||
 		{ verdict FAIL guest:config "merge_config.sh failed ($out/config.log)"; exit 1; }
 fi
-kmake "$out/olddefconfig.log" olddefconfig ||
+kmake "$tree" "$bd" "$out/olddefconfig.log" olddefconfig ||
 	{ verdict FAIL guest:config "make olddefconfig failed"; exit 1; }
 missing=
 while read -r line; do
@@ -78,7 +62,7 @@ cp "$frag" "$bd/.guest.config"
 log "building the guest kernel in $bd"
 # 'modules' (there are none in-tree) writes the Module.symvers that
 # modpost needs to resolve the test module's symbols.
-kmake "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
+kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
 	{ verdict FAIL guest:build "kernel build failed ($out/build.log)"; exit 1; }
 
 # Kbuild in 6.12 writes its objects next to the sources of M=: build a
@@ -88,7 +72,7 @@ for f in "$kmod_src"/*; do
 	cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
 done
 log "building the test module from $kmod_src"
-kmake "$out/kmod.log" -j"$JOBS" M="$kd" modules ||
+kmake "$tree" "$bd" "$out/kmod.log" -j"$JOBS" M="$kd" modules ||
 	{ verdict FAIL guest:build "module build failed ($out/kmod.log)"; exit 1; }
 if grep -E 'warning:|WARNING:' "$out/kmod.log"; then
 	verdict FAIL guest:build "the test module builds with warnings ($out/kmod.log)"

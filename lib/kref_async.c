@@ -12,8 +12,10 @@
  *    task, so current->mm is still the caller's;
  *
  *  - everything else (kthreads, interrupts, a task past exit_task_work())
- *    pushes it on a lock-free list that a single work item drains in
- *    batches.
+ *    pushes it on the current CPU's lock-free list, which one work item
+ *    per CPU drains in batches on that CPU, as call_rcu() keeps its
+ *    callbacks per CPU: a put touches no cache line that another CPU's
+ *    puts or drains write to.
  *
  * Neither path allocates or sleeps, so a final put is allowed wherever
  * kref_put() would be, hard interrupts included (but not NMI, where
@@ -25,8 +27,10 @@
 #include <linux/init.h>
 #include <linux/module.h>
 #include <linux/notifier.h>
+#include <linux/percpu.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
+#include <linux/smp.h>
 #include <linux/stddef.h>
 #include <linux/task_work.h>
 #include <linux/workqueue.h>
@@ -48,9 +52,16 @@ static_assert(offsetof(struct kref_async_node, lnode) ==
 static_assert(sizeof(struct llist_node) <=
 	      offsetof(struct callback_head, func));
 
-static LLIST_HEAD(kref_async_list);
-static void kref_async_work_fn(struct work_struct *work);
-static DECLARE_WORK(kref_async_work, kref_async_work_fn);
+/*
+ * The worker's pending releases on one CPU.  The work item is queued on
+ * system_wq, bound to the same CPU, by the put that finds the list empty.
+ */
+struct kref_async_cpu {
+	struct llist_head	list;
+	struct work_struct	work;
+};
+
+static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
 
 /*
  * Pin the module that holds @fn until the release has returned, as
@@ -127,6 +138,23 @@ static bool kref_async_pending(struct kref_async_node *node)
 	return func == kref_async_call_node || func == kref_async_call_kref;
 }
 
+static void kref_async_push(struct kref_async_node *node)
+{
+	int cpu = get_cpu();
+	struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+
+	/*
+	 * llist_add() is a full barrier: the node's fields are visible to
+	 * whoever takes the list.  Only the put that finds the list empty
+	 * kicks the worker; the others ride along in the same batch.  No
+	 * preemption between the two, so the work is queued on the CPU
+	 * whose list it drains.
+	 */
+	if (llist_add(&node->lnode, &kc->list))
+		queue_work_on(cpu, system_wq, &kc->work);
+	put_cpu();
+}
+
 static void kref_async_queue(struct kref_async_node *node,
 			     task_work_func_t call, void *fn)
 {
@@ -151,13 +179,7 @@ static void kref_async_queue(struct kref_async_node *node,
 	}
 
 	trace_kref_async_defer(node, fn, false);
-	/*
-	 * llist_add() is a full barrier: the node's fields are visible to
-	 * whoever takes the list.  Only the put that finds the list empty
-	 * kicks the worker; the others ride along in the same batch.
-	 */
-	if (llist_add(&node->lnode, &kref_async_list))
-		queue_work(system_unbound_wq, &kref_async_work);
+	kref_async_push(node);
 }
 
 /**
@@ -208,9 +230,9 @@ void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 }
 EXPORT_SYMBOL_GPL(kref_async_defer_kref);
 
-static void kref_async_drain(void)
+static void kref_async_drain(struct kref_async_cpu *kc)
 {
-	struct llist_node *batch = llist_del_all(&kref_async_list);
+	struct llist_node *batch = llist_del_all(&kc->list);
 	struct kref_async_node *node, *next;
 	unsigned int count = 0;
 
@@ -231,7 +253,7 @@ static void kref_async_drain(void)
 
 static void kref_async_work_fn(struct work_struct *work)
 {
-	kref_async_drain();
+	kref_async_drain(container_of(work, struct kref_async_cpu, work));
 }
 
 /**
@@ -251,17 +273,37 @@ static void kref_async_work_fn(struct work_struct *work)
  */
 void kref_async_flush(void)
 {
+	int cpu;
+
 	might_sleep();
 	/*
-	 * A put may have added its node to a non-empty list whose first
-	 * putter has not yet queued the work (it was preempted between
-	 * llist_add() and queue_work()).  Taking the list here covers that
-	 * node; flush_work() covers a batch the worker already holds.
+	 * A put on another CPU may have added its node to a list whose
+	 * first putter has not yet queued the work (it is between
+	 * llist_add() and queue_work_on()).  Taking the lists here covers
+	 * such nodes; flush_work() covers a batch a worker already holds.
 	 */
-	kref_async_drain();
-	flush_work(&kref_async_work);
+	for_each_possible_cpu(cpu) {
+		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+
+		kref_async_drain(kc);
+		flush_work(&kc->work);
+	}
 }
 EXPORT_SYMBOL_GPL(kref_async_flush);
+
+static int __init kref_async_init_cpus(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+
+		init_llist_head(&kc->list);
+		INIT_WORK(&kc->work, kref_async_work_fn);
+	}
+	return 0;
+}
+early_initcall(kref_async_init_cpus);
 
 #ifdef CONFIG_MODULES
 /*

@@ -18,6 +18,7 @@
 #include <linux/kref_async.h>
 #include <linux/kthread.h>
 #include <linux/mutex.h>
+#include <linux/preempt.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -367,15 +368,29 @@ static void ka_gate_release(struct kref *kref)
 	ka_note_release(&d->obj);
 }
 
-/* Park the worker in the gate's release until gate_open is completed. */
+/*
+ * Park this CPU's worker in the gate's release until ka_unpark_worker().
+ * The lists are per CPU: the caller stays on this CPU meanwhile, so that
+ * its puts pile up behind the parked worker.
+ */
 static bool ka_park_worker(struct ka_batch *b)
 {
 	kref_init(&b->gate.obj.ref);
 	init_completion(&b->gate.done);
 	init_completion(&b->gate_open);
 	b->putter = current;
+	migrate_disable();
 	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
-	return wait_for_completion_timeout(&b->gate.done, 10 * HZ);
+	if (wait_for_completion_timeout(&b->gate.done, 10 * HZ))
+		return true;
+	migrate_enable();
+	return false;
+}
+
+static void ka_unpark_worker(struct ka_batch *b)
+{
+	complete(&b->gate_open);
+	migrate_enable();
 }
 
 #ifdef CONFIG_TRACEPOINTS
@@ -408,7 +423,7 @@ static void kref_async_test_batching(struct kunit *test)
 	for (i = 0; i < KA_BATCH; i++)
 		KUNIT_EXPECT_EQ(test, atomic_read(&b->objs[i].released), 0);
 
-	complete(&b->gate_open);
+	ka_unpark_worker(b);
 	kref_async_flush();
 
 	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
@@ -522,7 +537,7 @@ static void kref_async_test_flush_waits(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&f.finished, HZ / 10), 0UL);
 	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 0);
 
-	complete(&b->gate_open);
+	ka_unpark_worker(b);
 	KUNIT_EXPECT_NE(test, wait_for_completion_timeout(&f.finished, 10 * HZ), 0UL);
 	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
 }
@@ -647,7 +662,7 @@ static void kref_async_test_double_defer(struct kunit *test)
 	kunit_info(test, "a WARNING for the pending node is expected next\n");
 	kref_async_defer(&raw.node, ka_raw_release);
 
-	complete(&b->gate_open);
+	ka_unpark_worker(b);
 	kref_async_flush();
 	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
 	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);

@@ -24,9 +24,9 @@ out=$CACHE/out/mutation
 mkdir -p "$out"
 trap '"$REPO/harness/assemble.sh" >/dev/null 2>&1 || true' EXIT
 
-grep -q 'bool live = kref_async_pin(fn);' "$src" ||
+grep -q '^	if (in_interrupt() || (task->flags & PF_KTHREAD))$' "$src" ||
 	die "mutation point not found in $src; update harness/mutate.sh"
-sed -i 's/^\(\tbool live = kref_async_pin(fn);\)$/\1\n\n\tcall(\&node->twork);\n\treturn;/' "$src"
+sed -i 's/^\(\tif (in_interrupt() || (task->flags \& PF_KTHREAD))\)$/\tkref_async_run(\&node->twork, kref, false);\n\treturn;\n\n\1/' "$src"
 
 rm -f "$out/results.json"
 cc_opt=()

@@ -12,10 +12,10 @@
  *    task, so current->mm is still the caller's;
  *
  *  - everything else (kthreads, interrupts, a task past exit_task_work())
- *    pushes it on the current CPU's lock-free list, which one work item
- *    per CPU drains in batches on that CPU, as call_rcu() keeps its
- *    callbacks per CPU: a put touches no cache line that another CPU's
- *    puts or drains write to.
+ *    pushes it on the current CPU's list, which one work item per CPU
+ *    drains in batches on that CPU, as call_rcu() keeps its callbacks per
+ *    CPU: a put touches no cache line that another CPU's puts or drains
+ *    write to, and the module of the release is pinned once per batch.
  *
  * Neither path allocates or sleeps, so a final put is allowed wherever
  * kref_put() would be, hard interrupts included (but not NMI, where
@@ -53,11 +53,20 @@ static_assert(sizeof(struct llist_node) <=
 	      offsetof(struct callback_head, func));
 
 /*
- * The worker's pending releases on one CPU.  The work item is queued on
- * system_wq, bound to the same CPU, by the put that finds the list empty.
+ * The worker's pending releases on one CPU: a stack, taken whole by the
+ * work item that the put finding it empty queues on system_wq, bound to
+ * this CPU.  @mod is pinned once for the whole batch, by its first put
+ * whose release lives in a module: the other releases of the batch that
+ * live there take no reference of their own, so a burst of puts costs
+ * neither a module lookup nor an atomic on the module's shared count per
+ * object.  @lock is taken with interrupts off by the puts on this CPU and
+ * by whoever drains the list; only kref_async_flush() on another CPU, or
+ * a worker that runs elsewhere once this CPU is offline, contends on it.
  */
 struct kref_async_cpu {
+	raw_spinlock_t		lock;
 	struct llist_head	list;
+	struct module		*mod;
 	struct work_struct	work;
 };
 
@@ -67,27 +76,26 @@ static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
  * Pin the module that holds @fn until the release has returned, as
  * __fput() keeps fops->owner until after ->release().  The module is
  * found by address, so a put from one module of an object released by
- * another pins the right one.
+ * another pins the right one.  Returns the module pinned, NULL if @fn is
+ * built in.
  *
- * Returns false if that module is already going away: its exit path is
- * dropping its own objects.  The release must then stay where the
+ * *@live is cleared if that module is already going away: its exit path
+ * is dropping its own objects.  The release must then stay where the
  * MODULE_STATE_GOING notifier's flush can reach it, i.e. off task_work,
  * whose owner task may outlive the module.  The reference is taken all
  * the same so that the module_put() after the release is balanced.
+ *
+ * Called with preemption disabled, which keeps the module list stable.
  */
-static bool kref_async_pin(void *fn)
+static struct module *kref_async_pin(void *fn, bool *live)
 {
-	struct module *mod;
-	bool live = true;
+	struct module *mod = __module_text_address((unsigned long)fn);
 
-	preempt_disable();
-	mod = __module_text_address((unsigned long)fn);
 	if (mod && !try_module_get(mod)) {
 		__module_get(mod);
-		live = false;
+		*live = false;
 	}
-	preempt_enable();
-	return live;
+	return mod;
 }
 
 static void kref_async_unpin(void *fn)
@@ -101,68 +109,136 @@ static void kref_async_unpin(void *fn)
 	module_put(mod);
 }
 
-static void kref_async_call_node(struct callback_head *twork)
+/* Does the batch's pin on @mod cover the release @fn? */
+static bool kref_async_batch_covers(struct module *mod, void *fn)
+{
+#ifdef CONFIG_MODULES
+	return mod && within_module_mem_type((unsigned long)fn, mod, MOD_TEXT);
+#else
+	return false;
+#endif
+}
+
+/*
+ * twork.func says how to call the release (with the node or with the
+ * kref) and whether the node holds a module reference of its own, to be
+ * dropped once the release has returned.  It is cleared just before the
+ * release runs; after that the release owns, and may free, the node.
+ */
+static __always_inline void kref_async_run(struct callback_head *twork,
+					   bool kref, bool own_pin)
 {
 	struct kref_async_node *node =
 		container_of(twork, struct kref_async_node, twork);
 	kref_async_release_t release = node->release;
+	void (*kref_release)(struct kref *kref) = node->kref_release;
+	void *fn = kref ? (void *)kref_release : (void *)release;
 
 	WRITE_ONCE(twork->func, NULL);
-	trace_kref_async_release(node, release);
-	release(node);
-	kref_async_unpin(release);
+	trace_kref_async_release(node, fn);
+	if (kref)
+		kref_release(node->kref);
+	else
+		release(node);
+	if (own_pin)
+		kref_async_unpin(fn);
+}
+
+static void kref_async_call_node(struct callback_head *twork)
+{
+	kref_async_run(twork, false, false);
+}
+
+static void kref_async_call_node_pinned(struct callback_head *twork)
+{
+	kref_async_run(twork, false, true);
 }
 
 static void kref_async_call_kref(struct callback_head *twork)
 {
-	struct kref_async_node *node =
-		container_of(twork, struct kref_async_node, twork);
-	void (*release)(struct kref *kref) = node->kref_release;
+	kref_async_run(twork, true, false);
+}
 
-	WRITE_ONCE(twork->func, NULL);
-	trace_kref_async_release(node, release);
-	release(node->kref);
-	kref_async_unpin(release);
+static void kref_async_call_kref_pinned(struct callback_head *twork)
+{
+	kref_async_run(twork, true, true);
+}
+
+static task_work_func_t kref_async_call(bool kref, bool own_pin)
+{
+	if (kref)
+		return own_pin ? kref_async_call_kref_pinned :
+				 kref_async_call_kref;
+	return own_pin ? kref_async_call_node_pinned : kref_async_call_node;
 }
 
 /*
- * twork.func is set while a node is pending and cleared just before its
- * release runs (after that the release owns, and may free, the node), so
- * deferring a node that is still pending is caught: linking it twice
+ * Deferring a node that is still pending is caught: linking it twice
  * would corrupt the list and run the release twice.
  */
 static bool kref_async_pending(struct kref_async_node *node)
 {
 	task_work_func_t func = READ_ONCE(node->twork.func);
 
-	return func == kref_async_call_node || func == kref_async_call_kref;
+	return func == kref_async_call_node ||
+	       func == kref_async_call_node_pinned ||
+	       func == kref_async_call_kref ||
+	       func == kref_async_call_kref_pinned;
 }
 
-static void kref_async_push(struct kref_async_node *node)
+/*
+ * Hand @node to this CPU's worker.  @mod is the module already pinned for
+ * this node alone, if any; otherwise the batch's pin is used, taken here
+ * if the batch has none yet.
+ */
+static void kref_async_push(struct kref_async_node *node, bool kref,
+			    void *fn, struct module *mod)
 {
-	int cpu = get_cpu();
-	struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+	struct kref_async_cpu *kc;
+	bool own_pin = mod, first;
+	unsigned long flags;
+	bool live = true;
+	int cpu;
 
+	local_irq_save(flags);
+	cpu = smp_processor_id();
+	kc = per_cpu_ptr(&kref_async_cpus, cpu);
+	raw_spin_lock(&kc->lock);
+	if (!own_pin && !kref_async_batch_covers(kc->mod, fn)) {
+		mod = kref_async_pin(fn, &live);
+		if (mod && live && !kc->mod)
+			kc->mod = mod;
+		else
+			own_pin = mod;
+	}
+	init_task_work(&node->twork, kref_async_call(kref, own_pin));
+	first = __llist_add(&node->lnode, &kc->list);
+	raw_spin_unlock(&kc->lock);
 	/*
-	 * llist_add() is a full barrier: the node's fields are visible to
-	 * whoever takes the list.  Only the put that finds the list empty
-	 * kicks the worker; the others ride along in the same batch.  No
-	 * preemption between the two, so the work is queued on the CPU
-	 * whose list it drains.
+	 * Only the put that finds the list empty kicks the worker; the others
+	 * ride along in the same batch.  Interrupts are still off, so the
+	 * work is queued on the CPU whose list it drains.
 	 */
-	if (llist_add(&node->lnode, &kc->list))
+	if (first)
 		queue_work_on(cpu, system_wq, &kc->work);
-	put_cpu();
+	local_irq_restore(flags);
 }
 
-static void kref_async_queue(struct kref_async_node *node,
-			     task_work_func_t call, void *fn)
+static void kref_async_queue(struct kref_async_node *node, bool kref,
+			     void *fn)
 {
 	struct task_struct *task = current;
-	bool live = kref_async_pin(fn);
+	struct module *mod;
+	bool live = true;
 
-	init_task_work(&node->twork, call);
-	if (likely(live && !in_interrupt() && !(task->flags & PF_KTHREAD))) {
+	if (in_interrupt() || (task->flags & PF_KTHREAD))
+		goto worker;
+
+	preempt_disable();
+	mod = kref_async_pin(fn, &live);
+	preempt_enable();
+	if (likely(live)) {
+		init_task_work(&node->twork, kref_async_call(kref, mod));
 		/*
 		 * TWAF_NO_ALLOC: KASAN must not allocate a stack record here,
 		 * the caller may hold raw spinlocks.
@@ -177,9 +253,13 @@ static void kref_async_queue(struct kref_async_node *node,
 		 * work again: fall back to the worker rather than leak.
 		 */
 	}
-
 	trace_kref_async_defer(node, fn, false);
-	kref_async_push(node);
+	kref_async_push(node, kref, fn, mod);
+	return;
+
+worker:
+	trace_kref_async_defer(node, fn, false);
+	kref_async_push(node, kref, fn, NULL);
 }
 
 /**
@@ -205,7 +285,7 @@ void kref_async_defer(struct kref_async_node *node,
 	if (WARN_ON_ONCE(!release) || WARN_ON_ONCE(kref_async_pending(node)))
 		return;
 	node->release = release;
-	kref_async_queue(node, kref_async_call_node, release);
+	kref_async_queue(node, false, release);
 }
 EXPORT_SYMBOL_GPL(kref_async_defer);
 
@@ -226,28 +306,37 @@ void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 		return;
 	node->kref_release = release;
 	node->kref = kref;
-	kref_async_queue(node, kref_async_call_kref, release);
+	kref_async_queue(node, true, release);
 }
 EXPORT_SYMBOL_GPL(kref_async_defer_kref);
 
 static void kref_async_drain(struct kref_async_cpu *kc)
 {
-	struct llist_node *batch = llist_del_all(&kc->list);
 	struct kref_async_node *node, *next;
+	struct llist_node *batch;
 	unsigned int count = 0;
+	unsigned long flags;
+	struct module *mod;
 
+	raw_spin_lock_irqsave(&kc->lock, flags);
+	batch = __llist_del_all(&kc->list);
+	mod = kc->mod;
+	kc->mod = NULL;
+	raw_spin_unlock_irqrestore(&kc->lock, flags);
 	if (!batch)
 		return;
 
 	/*
 	 * Each release frees its node: fetch the link first.  Releases put
-	 * in the meantime start a new list and requeue the work.
+	 * in the meantime start a new batch and requeue the work.
 	 */
 	llist_for_each_entry_safe(node, next, batch, lnode) {
 		node->twork.func(&node->twork);
 		count++;
 		cond_resched();
 	}
+	/* The batch's releases have all returned. */
+	module_put(mod);
 	trace_kref_async_drain(count);
 }
 
@@ -278,9 +367,9 @@ void kref_async_flush(void)
 	might_sleep();
 	/*
 	 * A put on another CPU may have added its node to a list whose
-	 * first putter has not yet queued the work (it is between
-	 * llist_add() and queue_work_on()).  Taking the lists here covers
-	 * such nodes; flush_work() covers a batch a worker already holds.
+	 * first putter has not yet queued the work.  Taking the lists here
+	 * covers such nodes; flush_work() covers a batch a worker already
+	 * holds.
 	 */
 	for_each_possible_cpu(cpu) {
 		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
@@ -298,6 +387,7 @@ static int __init kref_async_init_cpus(void)
 	for_each_possible_cpu(cpu) {
 		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
 
+		raw_spin_lock_init(&kc->lock);
 		init_llist_head(&kc->list);
 		INIT_WORK(&kc->work, kref_async_work_fn);
 	}

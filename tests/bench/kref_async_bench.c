@@ -11,7 +11,7 @@
  * harness/bench.sh collects the lines of all rounds.  The variants of a
  * final put are:
  *
- *	async	kref_put_async() (worker path: lock-free list, one work item)
+ *	async	kref_put_async() (worker path: per-CPU list and work item)
  *	work	per-object INIT_WORK() + queue_work() (as mmput_async() does)
  *	dwork0	per-object schedule_delayed_work(..., 0)
  *	dwork1	per-object schedule_delayed_work(..., 1)

@@ -60,8 +60,9 @@ static_assert(sizeof(struct llist_node) <=
  * live there take no reference of their own, so a burst of puts costs
  * neither a module lookup nor an atomic on the module's shared count per
  * object.  @lock is taken with interrupts off by the puts on this CPU and
- * by whoever drains the list; only kref_async_flush() on another CPU, or
- * a worker that runs elsewhere once this CPU is offline, contends on it.
+ * by the work item, so that the list and its pin are taken together; it
+ * is contended only if the work runs on another CPU, which happens once
+ * this CPU has gone offline.
  */
 struct kref_async_cpu {
 	raw_spinlock_t		lock;
@@ -310,8 +311,10 @@ void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 }
 EXPORT_SYMBOL_GPL(kref_async_defer_kref);
 
-static void kref_async_drain(struct kref_async_cpu *kc)
+static void kref_async_work_fn(struct work_struct *work)
 {
+	struct kref_async_cpu *kc =
+		container_of(work, struct kref_async_cpu, work);
 	struct kref_async_node *node, *next;
 	struct llist_node *batch;
 	unsigned int count = 0;
@@ -340,11 +343,6 @@ static void kref_async_drain(struct kref_async_cpu *kc)
 	trace_kref_async_drain(count);
 }
 
-static void kref_async_work_fn(struct work_struct *work)
-{
-	kref_async_drain(container_of(work, struct kref_async_cpu, work));
-}
-
 /**
  * kref_async_flush - wait for the worker's pending releases
  *
@@ -355,8 +353,8 @@ static void kref_async_work_fn(struct work_struct *work)
  * task_work run when their task returns to user space and are not waited
  * for.  Releases queued while this runs may or may not be waited for.
  *
- * Part of the list may be drained in the caller's context, so the caller
- * must hold no lock that a release may take.
+ * The releases run in the workers, never in the caller, but the caller
+ * waits for them: it must hold no lock that a release may take.
  *
  * Context: Process context; sleeps.  Not from a release function.
  */
@@ -366,17 +364,14 @@ void kref_async_flush(void)
 
 	might_sleep();
 	/*
-	 * A put on another CPU may have added its node to a list whose
-	 * first putter has not yet queued the work.  Taking the lists here
-	 * covers such nodes; flush_work() covers a batch a worker already
-	 * holds.
+	 * A put that has returned either found its CPU's list empty and
+	 * queued the work, or found it holding nodes that a queued and not
+	 * yet started execution of the work will take: waiting for each
+	 * CPU's work covers it.  Nothing but the work takes a list, so no
+	 * release can be running anywhere else.
 	 */
-	for_each_possible_cpu(cpu) {
-		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
-
-		kref_async_drain(kc);
-		flush_work(&kc->work);
-	}
+	for_each_possible_cpu(cpu)
+		flush_work(&per_cpu_ptr(&kref_async_cpus, cpu)->work);
 }
 EXPORT_SYMBOL_GPL(kref_async_flush);
 

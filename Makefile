@@ -11,13 +11,13 @@
 H := harness
 
 .PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
-	compile compile-x86_64 compile-s390 bench help clean-cache
+	compile compile-x86_64 compile-s390 bench stress stress-short help clean-cache
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
 
 test:
-	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest e2e compile-x86_64 compile-s390 bisect series
+	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e compile-x86_64 compile-s390 bisect series
 
 deps:
 	@$(H)/deps.sh all
@@ -43,6 +43,14 @@ lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 compile-x86_64
 compile:
 	@$(H)/run.sh compile-x86_64 compile-s390
 
+# The long stress run (10^7 objects, then the KCSAN kernel); 'test' has
+# the short one (10^6), which 'make stress-short' runs alone.
+stress:
+	@$(H)/run.sh stress-long
+
+stress-short:
+	@$(H)/run.sh stress
+
 # Not part of 'test': timings on a shared TCG machine are read, not checked.
 bench:
 	@$(H)/bench.sh
@@ -57,5 +65,7 @@ help:
 	@echo "  make series [OUT=dir] [AUTHOR='Name <mail>'] [SIGNOFF=1]   the mail-ready series"
 	@echo "  make series-check   checkpatch + git am of the generated series"
 	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|compile-x86_64|compile-s390|bisect"
+	@echo "  make stress     long stress run: 10^7 objects under lockdep + KASAN, then KCSAN (\$$CACHE/out/stress)"
+	@echo "  make stress-short   the short stress run of 'make test' (10^6 objects)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

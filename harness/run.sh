@@ -29,6 +29,8 @@ for step; do
 	mutation)	"$REPO/harness/mutate.sh" || rc=$? ;;
 	guest)		"$REPO/harness/guest.sh" || rc=$? ;;
 	e2e)		"$REPO/harness/e2e.sh" || rc=$? ;;
+	stress)		"$REPO/harness/stress.sh" short || rc=$? ;;
+	stress-long)	"$REPO/harness/stress.sh" long || rc=$? ;;
 	*)		die "unknown step $step" ;;
 	esac
 	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)

@@ -33,25 +33,7 @@ tree=$(ASSEMBLE_SUFFIX=-bench "$REPO/harness/assemble.sh")
 base=$(base_dir)
 mkdir -p "$bd" "$kd" "$out"
 
-if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.bench.config"; then
-	log "configuring $bd: tinyconfig + harness/bench.config"
-	rm -f "$bd/.bench.config"
-	kmake "$tree" "$bd" "$out/config.log" tinyconfig || die "make tinyconfig failed"
-	"$tree/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
-		>>"$out/config.log" 2>&1 || die "merge_config.sh failed ($out/config.log)"
-fi
-kmake "$tree" "$bd" "$out/olddefconfig.log" olddefconfig || die "make olddefconfig failed"
-missing=
-while read -r line; do
-	case $line in
-	CONFIG_*=*) grep -qxF "$line" "$bd/.config" || missing="$missing ${line%%=*}" ;;
-	"# CONFIG_"*" is not set")
-		opt=${line#\# }; opt=${opt%% *}
-		! grep -q "^$opt=" "$bd/.config" || missing="$missing $opt(=n)" ;;
-	esac
-done < "$frag"
-[ -z "$missing" ] || die "bench config: not as asked after olddefconfig:$missing (see $bd/.config)"
-cp "$frag" "$bd/.bench.config"
+tinyconfig_kernel "$tree" "$bd" "$out/" "$frag" || die "bench config: $config_error"
 
 log "building the bench kernel in $bd"
 kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||

@@ -55,6 +55,55 @@ kmake() {
 	log "$(tail -1 "$logf")"
 }
 
+# verdict PASS|FAIL NAME [DETAIL]: record a check, counting failures.
+fails=0
+verdict() {
+	record "$@"
+	[ "$1" != FAIL ] || fails=$((fails + 1))
+}
+
+# tinyconfig_kernel SRC BUILDDIR LOGPREFIX FRAGMENT...: configure BUILDDIR
+# as tinyconfig plus the fragments, from scratch only when they changed
+# (so builds stay incremental), then olddefconfig, which picks up Kconfig
+# changes of the tree.  Every option the fragments set or unset, the last
+# word on each winning, must come out as asked.  Logs go to
+# LOGPREFIXconfig.log and LOGPREFIXolddefconfig.log.  On failure returns 1
+# with the reason in $config_error.
+config_error=
+tinyconfig_kernel() {
+	local src=$1 bd=$2 lp=$3 frag missing='' opt val
+	shift 3
+	mkdir -p "$bd" "$(dirname "${lp}x")"
+	frag=${lp}fragment.config
+	cat "$@" > "$frag"
+	if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.fragment.config"; then
+		log "configuring $bd: tinyconfig + ${*#"$REPO"/}"
+		rm -f "$bd/.fragment.config"
+		kmake "$src" "$bd" "${lp}config.log" tinyconfig ||
+			{ config_error="make tinyconfig failed (${lp}config.log)"; return 1; }
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$@" \
+			>>"${lp}config.log" 2>&1 ||
+			{ config_error="merge_config.sh failed (${lp}config.log)"; return 1; }
+	fi
+	kmake "$src" "$bd" "${lp}olddefconfig.log" olddefconfig ||
+		{ config_error="make olddefconfig failed (${lp}olddefconfig.log)"; return 1; }
+	while read -r opt val; do
+		if [ "$val" = n ]; then
+			! grep -q "^$opt=" "$bd/.config" || missing="$missing $opt(=n)"
+		else
+			grep -qxF "$opt=$val" "$bd/.config" || missing="$missing $opt"
+		fi
+	done < <(sed -n -e 's/^\(CONFIG_[A-Za-z0-9_]*\)=\(.*\)$/\1 \2/p' \
+			-e 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1 n/p' "$frag" |
+		 awk '{ v[$1] = $2; if (!($1 in o)) o[$1] = n++ }
+		      END { for (k in v) print o[k], k, v[k] }' | sort -n | cut -d' ' -f2-)
+	if [ -n "$missing" ]; then
+		config_error="not as asked after olddefconfig:$missing (see $bd/.config)"
+		return 1
+	fi
+	cp "$frag" "$bd/.fragment.config"
+}
+
 # boot_guest KERNEL INITRD CONSOLE DONE-REGEX MEM APPEND [CPU]
 # Boot an x86_64 guest in QEMU under TCG with -smp 2 (never -accel kvm: it
 # hangs on the machines this runs on), its console to CONSOLE.  /init

@@ -34,49 +34,15 @@ for k in "${kernels[@]}"; do
 	case $k in patched|base) ;; *) die "usage: e2e.sh [patched|base]..." ;; esac
 done
 
-fails=0
-verdict() {	# verdict PASS|FAIL name [detail]: record, and count failures
-	record "$@"
-	[ "$1" != FAIL ] || fails=$((fails + 1))
-}
 
 
 # build NAME SRC: configure and build bzImage in $CACHE/build/e2e-NAME.
 build() {
-	local name=$1 src=$2 bd=$CACHE/build/e2e-$1 missing='' line opt
-	mkdir -p "$bd"
-	if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.e2e.config"; then
-		log "configuring $bd: tinyconfig + harness/e2e.config"
-		rm -f "$bd/.e2e.config"
-		kmake "$src" "$bd" "$out/$name-config.log" tinyconfig || {
-			verdict FAIL "e2e-$name:config" "make tinyconfig failed"
-			return 1
-		}
-		"$src/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
-			>>"$out/$name-config.log" 2>&1 || {
-			verdict FAIL "e2e-$name:config" "merge_config.sh failed ($out/$name-config.log)"
-			return 1
-		}
-	fi
-	kmake "$src" "$bd" "$out/$name-olddefconfig.log" olddefconfig || {
-		verdict FAIL "e2e-$name:config" "make olddefconfig failed"
-		return 1
+	local name=$1 src=$2 bd=$CACHE/build/e2e-$1
+	tinyconfig_kernel "$src" "$bd" "$out/$name-" "$frag" || {
+		verdict FAIL "e2e-$name:config" "$config_error"
+		die "e2e $name config: $config_error"
 	}
-	while read -r line; do
-		case $line in
-		CONFIG_*=*)
-			grep -qxF "$line" "$bd/.config" || missing="$missing $line" ;;
-		"# CONFIG_"*" is not set")
-			opt=${line#\# }
-			opt=${opt%% *}
-			! grep -q "^$opt=" "$bd/.config" || missing="$missing $line" ;;
-		esac
-	done < "$frag"
-	if [ -n "$missing" ]; then
-		verdict FAIL "e2e-$name:config" "not set after olddefconfig:$missing"
-		die "e2e $name config: not set as asked after olddefconfig:$missing (see $bd/.config)"
-	fi
-	cp "$frag" "$bd/.e2e.config"
 
 	log "building the $name kernel in $bd from $src"
 	kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage || {

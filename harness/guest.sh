@@ -24,40 +24,15 @@ bd=$CACHE/build/guest
 kd=$CACHE/build/guest-kmod
 out=$CACHE/out/guest
 
-fails=0
-verdict() {	# verdict PASS|FAIL name [detail]: record, and count failures
-	record "$@"
-	[ "$1" != FAIL ] || fails=$((fails + 1))
-}
 
 
 tree=$("$REPO/harness/assemble.sh")
 mkdir -p "$bd" "$kd" "$out"
 
-# Configure only when the fragment changed, so that builds stay
-# incremental; olddefconfig picks up Kconfig changes of the tree.
-if [ ! -f "$bd/.config" ] || ! cmp -s "$frag" "$bd/.guest.config"; then
-	log "configuring $bd: tinyconfig + harness/guest.config"
-	rm -f "$bd/.guest.config"
-	kmake "$tree" "$bd" "$out/config.log" tinyconfig ||
-		{ verdict FAIL guest:config "make tinyconfig failed"; exit 1; }
-	"$tree/scripts/kconfig/merge_config.sh" -m -O "$bd" "$bd/.config" "$frag" \
-		>>"$out/config.log" 2>&1 ||
-		{ verdict FAIL guest:config "merge_config.sh failed ($out/config.log)"; exit 1; }
-fi
-kmake "$tree" "$bd" "$out/olddefconfig.log" olddefconfig ||
-	{ verdict FAIL guest:config "make olddefconfig failed"; exit 1; }
-missing=
-while read -r line; do
-	case $line in
-	CONFIG_*=*) grep -qxF "$line" "$bd/.config" || missing="$missing ${line%%=*}" ;;
-	esac
-done < "$frag"
-if [ -n "$missing" ]; then
-	verdict FAIL guest:config "not set after olddefconfig:$missing"
-	die "guest config: not set after olddefconfig:$missing (see $bd/.config)"
-fi
-cp "$frag" "$bd/.guest.config"
+tinyconfig_kernel "$tree" "$bd" "$out/" "$frag" || {
+	verdict FAIL guest:config "$config_error"
+	die "guest config: $config_error"
+}
 
 log "building the guest kernel in $bd"
 # 'modules' (there are none in-tree) writes the Module.symvers that

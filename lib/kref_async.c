@@ -229,7 +229,7 @@ static void kref_async_queue(struct kref_async_node *node, bool kref,
 			     void *fn)
 {
 	struct task_struct *task = current;
-	struct module *mod;
+	struct module *mod = NULL;
 	bool live = true;
 
 	if (in_interrupt() || (task->flags & PF_KTHREAD))
@@ -254,13 +254,9 @@ static void kref_async_queue(struct kref_async_node *node, bool kref,
 		 * work again: fall back to the worker rather than leak.
 		 */
 	}
-	trace_kref_async_defer(node, fn, false);
-	kref_async_push(node, kref, fn, mod);
-	return;
-
 worker:
 	trace_kref_async_defer(node, fn, false);
-	kref_async_push(node, kref, fn, NULL);
+	kref_async_push(node, kref, fn, mod);
 }
 
 /**

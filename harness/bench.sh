@@ -50,7 +50,7 @@ log "building /init"
 rd=$out/initramfs
 rm -rf "$rd"
 mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
-gcc -static -O2 -Wall -Werror -I"$src" -o "$rd/init" "$src/bench_init.c" ||
+gcc -static -O2 -Wall -Werror -I"$src" -I"$REPO/tests" -o "$rd/init" "$src/bench_init.c" ||
 	die "/init does not build"
 cp "$kd/kref_async_bench.ko" "$rd/"
 mknod "$rd/dev/console" c 5 1 2>/dev/null || true

@@ -73,7 +73,7 @@ build() {
 	rd=$out/initramfs
 	rm -rf "$rd"
 	mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
-	gcc -static -O2 -Wall -Werror -I"$src" -o "$rd/init" "$src/stress_init.c" \
+	gcc -static -O2 -Wall -Werror -I"$src" -I"$REPO/tests" -o "$rd/init" "$src/stress_init.c" \
 		> "$out/init.log" 2>&1 || {
 		cat "$out/init.log"
 		verdict FAIL "$p:build" "/init does not build ($out/init.log)"

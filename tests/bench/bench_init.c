@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_init.h"
 #include "kref_async_bench.h"
 
 #define MODULE_PATH	"/" KREF_ASYNC_BENCH_NAME ".ko"
@@ -110,17 +111,7 @@ int main(int argc, char **argv)
 	int fd, ret;
 	char *s;
 
-	mount("proc", "/proc", "proc", 0, NULL);
-	mount("sysfs", "/sys", "sysfs", 0, NULL);
-	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-	fd = open("/dev/console", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	guest_init_console();
 
 	/* bench_rounds=N on the kernel command line reaches us as env. */
 	s = getenv("bench_rounds");

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guest_init.h"
 #include "kref_async_stress.h"
 
 #define MODULE_PATH	"/" KREF_ASYNC_STRESS_NAME ".ko"
@@ -351,17 +352,7 @@ int main(void)
 	double t0, t, last = 0, secs;
 	long cpus;
 
-	mount("proc", "/proc", "proc", 0, NULL);
-	mount("sysfs", "/sys", "sysfs", 0, NULL);
-	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
-	fd = open("/dev/console", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	guest_init_console();
 
 	/* stress_objs=N stress_secs=N on the kernel command line */
 	cfg.objects = env_ulong("stress_objs", 1000000);

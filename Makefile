@@ -1,23 +1,29 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# kref_async: build and test the series on Linux 6.12.
+# kref_async: build and test the series on Linux 7.3 (6.12 LTS: checked backport).
 #
 #   make            the main job: assemble, UML KUnit, summary
 #   make test       every test (what CI runs)
 #   make help       all targets
 #
 # KDIR=/path/to/linux uses that tree as the base instead of Debian's
-# linux-source-6.12; CACHE=dir moves the cache (default ~/.cache/kref-async).
+# linux-source-7.3 (add BASE=6.12 for a 6.12 tree); CACHE=dir moves the
+# cache (default ~/.cache/kref-async).
 
 H := harness
 
 .PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
-	compile compile-x86_64 compile-s390 bench stress stress-short help clean-cache
+	compile compile-x86_64 compile-s390 compile-arm64 bench stress stress-short help clean-cache backport-6.12
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
 
 test:
-	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e compile-x86_64 compile-s390 bisect series
+	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e compile-x86_64 compile-s390 compile-arm64 bisect series \
+		kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
+
+# The 6.12 LTS backport leg of 'test' alone.
+backport-6.12:
+	@$(H)/run.sh deps kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
 
 deps:
 	@$(H)/deps.sh all
@@ -37,11 +43,11 @@ series-check:
 export:
 	@$(H)/export.sh
 
-lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 compile-x86_64 compile-s390:
+lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
 	@$(H)/run.sh $@
 
 compile:
-	@$(H)/run.sh compile-x86_64 compile-s390
+	@$(H)/run.sh compile-x86_64 compile-s390 compile-arm64
 
 # The long stress run (10^7 objects, then the KCSAN kernel); 'test' has
 # the short one (10^6), which 'make stress-short' runs alone.
@@ -68,4 +74,5 @@ help:
 	@echo "  make stress     long stress run: 10^7 objects under lockdep + KASAN, then KCSAN (\$$CACHE/out/stress)"
 	@echo "  make stress-short   the short stress run of 'make test' (10^6 objects)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
+	@echo "  make backport-6.12   the 6.12 LTS leg: UML KUnit and compile tests on 6.12.117"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

@@ -36,7 +36,7 @@ n=0
 while read -r patch added; do
 	n=$((n + 1))
 	[ "$n" -le "$upto" ] || break
-	p=$REPO/patches/$patch
+	p=$(patch_file "$patch")
 	[ -f "$p" ] || die "patches/series names $patch, which does not exist"
 	for f in $added; do
 		[ -f "$REPO/$f" ] || die "patches/series: $patch adds $f, which is not in the repo"

@@ -6,8 +6,16 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kref-async}
 JOBS=${JOBS:-$(nproc)}
-BASE_PKG=${BASE_PKG:-linux-source-6.12}
-BASE_TARBALL=${BASE_TARBALL:-/usr/src/$BASE_PKG.tar.xz}
+# The base: Linux 7.3 (mainline as Debian ships it); BASE=6.12 is the
+# checked LTS backport, which takes the patches of backport/6.12/ in place
+# of those of patches/ with the same name.
+export BASE=${BASE:-7.3}
+BASE_PKG=linux-source-$BASE
+# Installed with dpkg, the source is this tarball; otherwise deps.sh
+# fetches the package with apt-get download into $BASE_DEBS.
+BASE_TARBALL=/usr/src/$BASE_PKG.tar.xz
+BASE_DEBS=$CACHE/base/debs
+BACKPORT=$REPO/backport/$BASE
 RESULTS=${RESULTS:-$CACHE/results}
 # Kernel builds take the whole machine: never run two at once.
 BUILD_LOCK=${BUILD_LOCK:-/tmp/kref-async-build.lock}
@@ -145,7 +153,7 @@ record() {	# record PASS|FAIL|SKIP name [detail]
 	esac
 }
 
-# The pristine base tree: $KDIR if given, else Debian's linux-source-6.12
+# The pristine base tree: $KDIR if given, else Debian's linux-source-$BASE
 # extracted once into the cache.  Prints its path.
 base_dir() {
 	if [ -n "${KDIR:-}" ]; then
@@ -154,22 +162,38 @@ base_dir() {
 		(cd "$KDIR" && pwd)
 		return
 	fi
-	local dir=$CACHE/base/$BASE_PKG
+	local dir=$CACHE/base/$BASE_PKG deb ver
 	if [ ! -f "$dir/.kref-async-extracted" ]; then
 		"$REPO/harness/deps.sh" base >&2
-		log "extracting $BASE_TARBALL"
 		rm -rf "$dir" "$dir.tmp"
 		mkdir -p "$dir.tmp"
-		tar -xf "$BASE_TARBALL" -C "$dir.tmp" --strip-components=1 ||
-			die "cannot extract $BASE_TARBALL"
-		dpkg-query -W -f '${Version}' "$BASE_PKG" > "$dir.tmp/.kref-async-extracted" 2>/dev/null ||
-			echo unknown > "$dir.tmp/.kref-async-extracted"
+		if [ -f "$BASE_TARBALL" ]; then
+			log "extracting $BASE_TARBALL"
+			tar -xf "$BASE_TARBALL" -C "$dir.tmp" --strip-components=1 ||
+				die "cannot extract $BASE_TARBALL"
+			ver=$(dpkg-query -W -f '${Version}' "$BASE_PKG" 2>/dev/null) || ver=unknown
+		else
+			deb=$(base_deb) || die "no $BASE_PKG package in $BASE_DEBS"
+			log "extracting $BASE_TARBALL from $deb"
+			dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$BASE_TARBALL" |
+				tar -xJ -C "$dir.tmp" --strip-components=1 ||
+				die "cannot extract $BASE_TARBALL from $deb"
+			ver=$(dpkg-deb -f "$deb" Version)
+		fi
+		echo "$ver" > "$dir.tmp/.kref-async-extracted"
 		mv "$dir.tmp" "$dir"
 	fi
 	echo "$dir"
 }
 
-# "6.12.117 (Debian linux-source-6.12 6.12.117-1~deb12u1)" or the KDIR's.
+# The newest downloaded package of the base, if any.
+base_deb() {
+	local deb
+	deb=$(ls "$BASE_DEBS/${BASE_PKG}_"*_all.deb 2>/dev/null | sort -V | tail -1)
+	[ -n "$deb" ] && echo "$deb"
+}
+
+# "7.3.4 (Debian linux-source-7.3 7.3.4-1~bpo13+1)" or the KDIR's.
 base_version() {
 	local dir=$1 v
 	v=$(make -s -C "$dir" kernelversion 2>/dev/null) || v=unknown
@@ -183,15 +207,28 @@ base_version() {
 # A cache key for a base tree: the same KDIR maps to the same work tree.
 base_key() {
 	if [ -n "${KDIR:-}" ]; then
-		echo "kdir-$(echo "$1" | md5sum | cut -c1-8)"
+		echo "kdir-$(echo "$1 $BASE" | md5sum | cut -c1-8)"
 	else
-		echo "debian"
+		echo "debian-$BASE"
 	fi
 }
+
+# Build directories of the backport leg get their own names.
+build_suffix() { [ "$BASE" = 7.3 ] || echo "-$BASE"; }
 
 tree_dir() { echo "$CACHE/tree/$(base_key "$1")"; }
 
 # The series: "patch-file added-file..." per line, in order.
 series_lines() {
 	grep -v '^[[:space:]]*\(#\|$\)' "$REPO/patches/series"
+}
+
+# The file of series entry PATCH for this base: backport/$BASE/PATCH if
+# the backport has one, else patches/PATCH.
+patch_file() {
+	if [ -f "$BACKPORT/$1" ]; then
+		echo "$BACKPORT/$1"
+	else
+		echo "$REPO/patches/$1"
+	fi
 }

@@ -13,7 +13,7 @@ need make gcc sparse flex bison bc
 arch=${1:-x86_64}
 tree=${2:-$("$REPO/harness/assemble.sh")}
 base=$(base_dir)
-label=${LABEL:-compile-$arch}
+label=${LABEL:-compile-$arch$(build_suffix)}
 # QUICK=1: does it build at all (bisect.sh): no W=1/C=1, no base run.
 quick=${QUICK:-0}
 
@@ -29,10 +29,18 @@ s390)
 	opts="KVM VFIO VFIO_AP VFIO_PCI VFIO_PCI_ZDEV_KVM ZCRYPT PCI
 	      KUNIT KREF_ASYNC_KUNIT_TEST MODULES"
 	;;
-*) die "usage: compile.sh x86_64|s390 [tree]" ;;
+arm64)
+	# Only KVM's stage-2 ptdump files, which the debugfs patch touches.
+	need aarch64-linux-gnu-gcc
+	mk=(ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
+	opts="KVM DEBUG_KERNEL DEBUG_FS PTDUMP_STAGE2_DEBUGFS VFIO
+	      KUNIT KREF_ASYNC_KUNIT_TEST MODULES"
+	;;
+*) die "usage: compile.sh x86_64|s390|arm64 [tree]" ;;
 esac
 cc=gcc
 [ "$arch" = s390 ] && cc=s390x-linux-gnu-gcc
+[ "$arch" = arm64 ] && cc=aarch64-linux-gnu-gcc
 command -v ccache >/dev/null && mk+=("CC=ccache $cc")
 
 # Objects to build: every .c the series adds or edits that this arch
@@ -42,8 +50,9 @@ objs=()
 for f in $touched; do
 	mapped=$(awk -v a="$arch" -v f="$f" '$1 == a && $2 == f { print $3 }' "$REPO/harness/objects")
 	if [ -n "$mapped" ]; then
+		# Objects of another base's layout (6.12 or 7.3) are skipped.
 		for o in $mapped; do
-			[ "$o" = - ] || objs+=("$o")
+			[ "$o" = - ] || [ ! -f "$tree/${o%.o}.c" ] || objs+=("$o")
 		done
 	elif [ "${f%.c}" != "$f" ]; then
 		objs+=("${f%.c}.o")

@@ -1,44 +1,86 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Install what the harness needs from Debian's archive.
-#   deps.sh base     - the base kernel source (linux-source-6.12)
+#   deps.sh base     - the base kernel source (linux-source-$BASE, 7.3 by
+#                      default), fetched with apt-get download: no other
+#                      package changes
 #   deps.sh build    - compilers and kernel build tools (UML, x86_64)
 #   deps.sh all      - everything the test command uses (s390, QEMU, lint)
 # Only packages that are missing are installed; needs root for that.
 . "$(dirname "$0")/common.sh"
 
-pkgs_base="$BASE_PKG xz-utils"
 pkgs_build="build-essential flex bison bc libelf-dev libssl-dev python3 ccache
-	    cpio kmod rsync patch git"
+	    cpio kmod rsync patch git xz-utils"
 pkgs_all="$pkgs_build sparse qemu-system-x86 gcc-s390x-linux-gnu
-	  python3-sphinx python3-yaml"
+	  gcc-aarch64-linux-gnu python3-sphinx python3-yaml"
 
-case ${1:-all} in
-base) want=$pkgs_base ;;
-build) want="$pkgs_base $pkgs_build" ;;
-all) want="$pkgs_base $pkgs_all" ;;
-*) die "usage: deps.sh base|build|all" ;;
-esac
+# linux-source-7.3 is in trixie-backports, which Debian 12 does not list.
+# The suite is added with pin priority 1: apt then installs nothing from
+# it unless asked by name, and 'apt-get download' takes the one package.
+BPO_LIST=/etc/apt/sources.list.d/kref-async-trixie-backports.sources
+BPO_PIN=/etc/apt/preferences.d/kref-async-trixie-backports
+
+apt_as_root() {
+	[ "$(id -u)" = 0 ] || die "$*: needs root"
+}
+
+fetch_base() {
+	[ -f "$BASE_TARBALL" ] && return
+	[ -n "$(base_deb)" ] && return
+	export DEBIAN_FRONTEND=noninteractive
+	mkdir -p "$BASE_DEBS"
+	if ! apt-cache show "$BASE_PKG" >/dev/null 2>&1; then
+		apt_as_root "adding trixie-backports to apt's sources for $BASE_PKG"
+		if [ ! -f "$BPO_LIST" ]; then
+			log "adding trixie-backports (pin priority 1) to apt's sources"
+			cat > "$BPO_LIST" <<-EOT
+			Types: deb
+			URIs: http://deb.debian.org/debian
+			Suites: trixie-backports
+			Components: main
+			Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+			EOT
+			cat > "$BPO_PIN" <<-EOT
+			Package: *
+			Pin: release n=trixie-backports
+			Pin-Priority: 1
+			EOT
+		fi
+		apt-get update -q >"$CACHE.apt.log" 2>&1 ||
+			{ tail -20 "$CACHE.apt.log" >&2; die "apt-get update failed"; }
+		apt-cache show "$BASE_PKG" >/dev/null 2>&1 ||
+			die "$BASE_PKG is not in any suite apt knows (see $CACHE.apt.log)"
+	fi
+	log "downloading $BASE_PKG"
+	(cd "$BASE_DEBS" && apt-get download -q "$BASE_PKG") >"$CACHE.apt.log" 2>&1 ||
+		{ tail -20 "$CACHE.apt.log" >&2; die "apt-get download $BASE_PKG failed"; }
+	[ -n "$(base_deb)" ] || die "apt-get download left no $BASE_PKG package in $BASE_DEBS"
+}
+
+install_missing() {
+	local p missing=
+	for p; do
+		dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			missing="$missing $p"
+	done
+	[ -z "$missing" ] && return
+	[ "$(id -u)" = 0 ] ||
+		die "missing Debian packages:$missing; install them as root (apt-get install$missing)"
+	log "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -q --no-install-recommends $missing >"$CACHE.apt.log" 2>&1; then
+		apt-get update -q >>"$CACHE.apt.log" 2>&1 || true
+		apt-get install -y -q --no-install-recommends $missing >>"$CACHE.apt.log" 2>&1 ||
+			{ tail -20 "$CACHE.apt.log" >&2; die "apt-get could not install:$missing"; }
+	fi
+}
 
 mkdir -p "$CACHE"
-missing=
-for p in $want; do
-	dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-		missing="$missing $p"
-done
-check_tarball() {
-	[ -f "$BASE_TARBALL" ] ||
-		die "$BASE_PKG is installed but $BASE_TARBALL is missing"
-}
-[ -z "$missing" ] && { check_tarball; exit 0; }
-
-[ "$(id -u)" = 0 ] ||
-	die "missing Debian packages:$missing; install them as root (apt-get install$missing)"
-log "installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y -q --no-install-recommends $missing >"$CACHE.apt.log" 2>&1; then
-	apt-get update -q >>"$CACHE.apt.log" 2>&1 || true
-	apt-get install -y -q --no-install-recommends $missing >>"$CACHE.apt.log" 2>&1 ||
-		{ tail -20 "$CACHE.apt.log" >&2; die "apt-get could not install:$missing"; }
-fi
-check_tarball
+case ${1:-all} in
+base) install_missing xz-utils ;;
+build) install_missing $pkgs_build ;;
+all) install_missing $pkgs_all ;;
+*) die "usage: deps.sh base|build|all" ;;
+esac
+# A KDIR needs no Debian source.
+[ -n "${KDIR:-}" ] || fetch_base

@@ -45,11 +45,57 @@ build() {
 	}
 
 	log "building the $name kernel in $bd from $src"
-	kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage || {
+	kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage modules || {
 		verdict FAIL "e2e-$name:build" "kernel build failed ($out/$name-build.log)"
 		return 1
 	}
 	echo "build=$(tail -1 "$out/$name-build.log")" >> "$out/$name.status"
+	initramfs "$name" || {
+		verdict FAIL "e2e-$name:initramfs" "$initramfs_error"
+		return 1
+	}
+}
+
+# initramfs NAME: /init plus the kernel's modules, kvm-amd.ko and what it
+# needs, listed in /modules.list in load order (from modules.dep).
+initramfs_error=
+initramfs() {
+	local name=$1 bd=$CACHE/build/e2e-$1 rd=$out/initramfs-$1 mi dep
+	mi=$bd/modinst
+	rm -rf "$mi" "$rd"
+	kmake "$src" "$bd" "$out/$name-modinst.log" INSTALL_MOD_PATH="$mi" \
+		INSTALL_MOD_STRIP=1 modules_install ||
+		{ initramfs_error="make modules_install failed ($out/$name-modinst.log)"; return 1; }
+	dep=$(ls "$mi"/lib/modules/*/modules.dep 2>/dev/null | head -1)
+	[ -n "$dep" ] || { initramfs_error="no modules.dep in $mi"; return 1; }
+	cp -a "$out/initramfs" "$rd"
+	mkdir -p "$rd/modules"
+	python3 - "$dep" "$rd" <<'PY' || { initramfs_error="kvm-amd.ko is not among the modules built"; return 1; }
+import os, shutil, sys
+dep, rd = sys.argv[1:]
+root = os.path.dirname(dep)
+deps = {}
+for line in open(dep):
+    mod, _, rest = line.partition(":")
+    deps[mod] = rest.split()
+want = [m for m in deps if m.endswith("/kvm-amd.ko")]
+if not want:
+    sys.exit(1)
+order = []
+def visit(m):
+    if m in order:
+        return
+    for d in reversed(deps.get(m, [])):
+        visit(d)
+    order.append(m)
+visit(want[0])
+with open(f"{rd}/modules.list", "w") as f:
+    for m in order:
+        shutil.copy(f"{root}/{m}", f"{rd}/modules/")
+        f.write(f"/modules/{os.path.basename(m)}\n")
+PY
+	(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
+		gzip -9 > "$out/initramfs-$name.cpio.gz"
 }
 
 # boot NAME: run the guest, record its checks, write $out/NAME.status.
@@ -60,7 +106,7 @@ boot() {
 
 	log "booting the $name kernel (TCG, -cpu $QEMU_CPU, -smp 2, timeout ${QEMU_TIMEOUT}s)"
 	SECONDS=0
-	boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" \
+	boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs-$name.cpio.gz" \
 		"$console" 'E2E: DONE' 2G \
 		"console=ttyS0 panic=-1${E2E_APPEND:+ $E2E_APPEND}" "$QEMU_CPU" ||
 		qrc=$?
@@ -110,6 +156,27 @@ boot() {
 		else
 			verdict FAIL "e2e-$name:vfio-to-kvm-dependency" "absent on the unpatched kernel: the test cannot see the hazard"
 		fi
+	fi
+
+	# The vendor module with a VM that only vfio's reference keeps: the
+	# series refuses the unload, the base lets it go (the bug it fixes).
+	mod=$(grep -oE 'E2E: MODULE kvm_amd-with-vm [a-z]+' "$txt" | awk '{ print $4 }' | tail -1 || true)
+	echo "module=${mod:-none}" >> "$status"
+	if [ "$name" = patched ]; then
+		if [ "$mod" = refused ]; then
+			verdict PASS "e2e-$name:vendor-module-pinned" "rmmod kvm_amd refused while vfio's reference kept a VM"
+		else
+			verdict FAIL "e2e-$name:vendor-module-pinned" "kvm_amd ${mod:-not tried} with a VM alive"
+		fi
+	elif [ "$mod" = unloaded ]; then
+		verdict PASS "e2e-$name:vendor-module-bug" "reproduced: kvm_amd unloaded while vfio's reference kept a VM"
+	else
+		verdict FAIL "e2e-$name:vendor-module-bug" "kvm_amd ${mod:-not tried}: the test cannot see the bug"
+	fi
+	if grep -q 'E2E: INFO closing the device fd with kvm_amd unloaded' "$txt"; then
+		why=$(sed -n '/E2E: INFO closing the device fd with kvm_amd unloaded/,$p' "$txt" |
+			grep -m1 -oE '(BUG: .*|Oops: .*|general protection fault.*|E2E: INFO close\(\) returned)' || true)
+		echo "afterclose=${why:-nothing printed}" >> "$status"
 	fi
 
 	# The kernel's own lines only: a failing E2E line may quote a report.
@@ -185,6 +252,11 @@ def dep(k):
     want = "expected" if (k == "base") == (int(d) > 0) else "UNEXPECTED"
     return f'{"present" if int(d) else "absent"}: {d} chains ({want})'
 rows.append(("lockdep: vfio lock -> KVM lock", [dep(k) for k in cols]))
+def module(k):
+    m = status(k, "module")
+    return {"refused": "refused (VM pins it)", "unloaded": "unloaded (the bug)"}.get(m, m)
+rows.append(("rmmod kvm_amd, VM alive via vfio", [module(k) for k in cols]))
+rows.append(("then close(device fd)", [status(k, "afterclose", "VM destroyed, modules unload") if status(k, "module") == "refused" else status(k, "afterclose") for k in cols]))
 rows.append(("console log (logscan.py)", [status(k, "logscan") for k in cols]))
 
 w0 = max(len(r[0]) for r in rows + [("scenario / check", [])])
@@ -228,8 +300,6 @@ if [ -s "$out/init.log" ]; then
 fi
 # The kernel opens /dev/console for /init before devtmpfs is mounted.
 mknod "$rd/dev/console" c 5 1 2>/dev/null || true
-(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
-	gzip -9 > "$out/initramfs.cpio.gz"
 
 for k in "${kernels[@]}"; do
 	echo "=== e2e: $k kernel"

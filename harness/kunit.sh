@@ -9,8 +9,9 @@ need python3 make gcc flex bison bc
 
 arch=${1:-um}
 tree=$("$REPO/harness/assemble.sh")
-bd=$CACHE/build/kunit-$arch
-out=$CACHE/out/kunit-$arch
+name=kunit-$arch$(build_suffix)
+bd=$CACHE/build/$name
+out=$CACHE/out/$name
 mkdir -p "$bd" "$out"
 kunitconfig=tools/testing/kunit/configs/kref_async.config
 args=(--build_dir="$bd" --kunitconfig="$kunitconfig" --jobs="$JOBS"
@@ -42,15 +43,15 @@ cp -f "$bd/test.log" "$out/kernel.log" 2>/dev/null || true
 
 if [ ! -s "$out/results.json" ] || [ ! -s "$out/kernel.log" ]; then
 	tail -30 "$out/kunit.log"
-	record FAIL "kunit-$arch" "kunit.py failed before running tests (exit $rc, log $out/kunit.log)"
+	record FAIL "$name" "kunit.py failed before running tests (exit $rc, log $out/kunit.log)"
 	exit 1
 fi
 
 mkdir -p "$RESULTS"
-python3 - "$out/results.json" "$arch" "$RESULTS/checks" <<'PY'
+python3 - "$out/results.json" "$name" "$RESULTS/checks" <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))
-arch, checks = sys.argv[2], sys.argv[3]
+name, checks = sys.argv[2], sys.argv[3]
 rows = []
 def walk(group, prefix):
     for case in group.get("test_cases", []):
@@ -59,22 +60,22 @@ def walk(group, prefix):
         walk(sub, prefix + sub["name"] + ".")
 walk(data, "")
 with open(checks, "a") as f:
-    for name, status in rows:
+    for case, status in rows:
         verdict = {"PASS": "PASS", "SKIP": "SKIP"}.get(status, "FAIL")
-        f.write(f"{verdict} kunit-{arch}:{name} {status}\n")
-        print(f"  {verdict:4} kunit-{arch}:{name}")
+        f.write(f"{verdict} {name}:{case} {status}\n")
+        print(f"  {verdict:4} {name}:{case}")
 if not rows:
     with open(checks, "a") as f:
-        f.write(f"FAIL kunit-{arch} no test case ran\n")
-    print(f"  FAIL kunit-{arch}: no test case ran")
+        f.write(f"FAIL {name} no test case ran\n")
+    print(f"  FAIL {name}: no test case ran")
 PY
 # Only what the suite provoked: the boot before it is the base's business.
 if python3 "$REPO/harness/logscan.py" --from 'KTAP version' "$out/kernel.log" > "$out/logscan.txt"; then
-	record PASS "kunit-$arch:kernel-log" "clean ($out/kernel.log)"
+	record PASS "$name:kernel-log" "clean ($out/kernel.log)"
 else
 	cat "$out/logscan.txt"
-	record FAIL "kunit-$arch:kernel-log" "unexpected reports in $out/kernel.log"
+	record FAIL "$name:kernel-log" "unexpected reports in $out/kernel.log"
 	rc=1
 fi
-echo "kunit-$arch: kernel log $out/kernel.log"
+echo "$name: kernel log $out/kernel.log"
 exit $rc

@@ -23,6 +23,7 @@ for step; do
 	kunit-x86_64)	"$REPO/harness/kunit.sh" x86_64 || rc=$? ;;
 	compile-x86_64)	"$REPO/harness/compile.sh" x86_64 || rc=$? ;;
 	compile-s390)	"$REPO/harness/compile.sh" s390 || rc=$? ;;
+	compile-arm64)	"$REPO/harness/compile.sh" arm64 || rc=$? ;;
 	docs)		"$REPO/harness/docs.sh" || rc=$? ;;
 	bisect)		"$REPO/harness/bisect.sh" || rc=$? ;;
 	series)		"$REPO/harness/series.sh" || rc=$? ;;
@@ -31,6 +32,11 @@ for step; do
 	e2e)		"$REPO/harness/e2e.sh" || rc=$? ;;
 	stress)		"$REPO/harness/stress.sh" short || rc=$? ;;
 	stress-long)	"$REPO/harness/stress.sh" long || rc=$? ;;
+	# The 6.12 LTS backport: the series with backport/6.12/ applied.
+	kunit-um-6.12)	BASE=6.12 "$REPO/harness/kunit.sh" um || rc=$? ;;
+	# (QUICK: does it build; W=1/sparse are judged on the 7.3 base.)
+	compile-x86_64-6.12) BASE=6.12 QUICK=1 "$REPO/harness/compile.sh" x86_64 || rc=$? ;;
+	compile-s390-6.12) BASE=6.12 QUICK=1 "$REPO/harness/compile.sh" s390 || rc=$? ;;
 	*)		die "unknown step $step" ;;
 	esac
 	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)

@@ -51,7 +51,7 @@ cd "$g"
 n=0
 while read -r patch added; do
 	n=$((n + 1))
-	p=$REPO/patches/$patch
+	p=$(patch_file "$patch")
 	for f in $added; do
 		mkdir -p "$(dirname "$f")"
 		cp "$REPO/$f" "$f"

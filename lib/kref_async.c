@@ -29,6 +29,7 @@
 #include <linux/notifier.h>
 #include <linux/percpu.h>
 #include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
 #include <linux/stddef.h>
@@ -54,8 +55,8 @@ static_assert(sizeof(struct llist_node) <=
 
 /*
  * The worker's pending releases on one CPU: a stack, taken whole by the
- * work item that the put finding it empty queues on system_wq, bound to
- * this CPU.  @mod is pinned once for the whole batch, by its first put
+ * work item that the put finding it empty queues on system_percpu_wq,
+ * bound to this CPU.  @mod is pinned once for the whole batch, by its first put
  * whose release lives in a module: the other releases of the batch that
  * live there take no reference of their own, so a burst of puts costs
  * neither a module lookup nor an atomic on the module's shared count per
@@ -86,11 +87,15 @@ static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
  * whose owner task may outlive the module.  The reference is taken all
  * the same so that the module_put() after the release is balanced.
  *
- * Called with preemption disabled, which keeps the module list stable.
+ * The RCU read section keeps @mod from being freed between the lookup
+ * and the reference.
  */
 static struct module *kref_async_pin(void *fn, bool *live)
 {
-	struct module *mod = __module_text_address((unsigned long)fn);
+	struct module *mod;
+
+	guard(rcu)();
+	mod = __module_text_address((unsigned long)fn);
 
 	if (mod && !try_module_get(mod)) {
 		__module_get(mod);
@@ -104,9 +109,8 @@ static void kref_async_unpin(void *fn)
 	struct module *mod;
 
 	/* Our own reference keeps @mod from being freed under us. */
-	preempt_disable();
-	mod = __module_text_address((unsigned long)fn);
-	preempt_enable();
+	scoped_guard(rcu)
+		mod = __module_text_address((unsigned long)fn);
 	module_put(mod);
 }
 
@@ -221,7 +225,7 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	 * work is queued on the CPU whose list it drains.
 	 */
 	if (first)
-		queue_work_on(cpu, system_wq, &kc->work);
+		queue_work_on(cpu, system_percpu_wq, &kc->work);
 	local_irq_restore(flags);
 }
 
@@ -235,17 +239,10 @@ static void kref_async_queue(struct kref_async_node *node, bool kref,
 	if (in_interrupt() || (task->flags & PF_KTHREAD))
 		goto worker;
 
-	preempt_disable();
 	mod = kref_async_pin(fn, &live);
-	preempt_enable();
 	if (likely(live)) {
 		init_task_work(&node->twork, kref_async_call(kref, mod));
-		/*
-		 * TWAF_NO_ALLOC: KASAN must not allocate a stack record here,
-		 * the caller may hold raw spinlocks.
-		 */
-		if (!task_work_add(task, &node->twork,
-				   TWA_RESUME | TWAF_NO_ALLOC)) {
+		if (!task_work_add(task, &node->twork, TWA_RESUME)) {
 			trace_kref_async_defer(node, fn, true);
 			return;
 		}

@@ -298,8 +298,8 @@ static void kref_async_test_hardirq(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, ki);
 	kref_init(&ki->obj.ref);
 	init_completion(&ki->fired);
-	hrtimer_init(&ki->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL_HARD);
-	ki->timer.function = ka_hrtimer_fn;
+	hrtimer_setup(&ki->timer, ka_hrtimer_fn, CLOCK_MONOTONIC,
+		      HRTIMER_MODE_REL_HARD);
 	hrtimer_start(&ki->timer, ns_to_ktime(100 * NSEC_PER_USEC),
 		      HRTIMER_MODE_REL_HARD);
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&ki->fired, 10 * HZ), 0UL);
@@ -313,7 +313,7 @@ static void kref_async_test_hardirq(struct kunit *test)
 
 static void ka_timer_fn(struct timer_list *t)
 {
-	struct ka_irq *ki = from_timer(ki, t, tlist);
+	struct ka_irq *ki = timer_container_of(ki, t, tlist);
 
 	ki->put_in_softirq = in_serving_softirq();
 	ki->ret = kref_put_async(&ki->obj.ref, ka_release, &ki->obj.node);

@@ -126,7 +126,7 @@ static void kab_release_work(struct kref *kref)
 	struct kab_obj *o = container_of(kref, struct kab_obj, kref);
 
 	INIT_WORK(&o->work, kab_work_fn);
-	queue_work(system_wq, &o->work);
+	queue_work(system_percpu_wq, &o->work);
 }
 
 static void kab_release_dwork0(struct kref *kref)

@@ -32,6 +32,19 @@
  * "&new_dev_set->lock" (mutex_init() in vfio_assign_device_set()) and
  * "&group->group_lock".
  *
+ * KVM is built as modules (kvm.ko, kvm-amd.ko), loaded from the
+ * initramfs in the order /modules.list gives.  The last scenario keeps
+ * only a vfio device fd open, so that vfio's reference alone keeps the
+ * VM, and tries to unload the vendor module:
+ *
+ *	E2E: MODULE kvm_amd-with-vm refused|unloaded (<errno or why>)
+ *
+ * The series' first patch makes the VM pin kvm_amd, so it must be
+ * refused, and both modules must unload once the VM is gone.  The
+ * unpatched kernel lets it go; then, after "E2E: DONE", the device fd is
+ * closed, and the console shows what kvm_destroy_vm() does without the
+ * module it calls into.
+ *
  * e2e_dump_lockdep=1 on the kernel command line also copies /proc/lockdep
  * to the console ("LOCKDEP: " lines); "vfio_kvm_e2e --lockdep FILE" runs
  * only the analysis, on a saved copy, on any machine.
@@ -52,6 +65,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -434,6 +448,95 @@ static void scenario_exit(const char *name, int n)
 	vmm_remove_mdev(&v, name);
 }
 
+/* Load the modules /modules.list names, one path per line, in order. */
+static bool setup_modules(void)
+{
+	char line[256], loaded[512] = "", failed[300] = "";
+	FILE *f = fopen("/modules.list", "r");
+	int fd;
+
+	if (!f)
+		return check(false, "setup.modules", "/modules.list: %s",
+			     strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!*line)
+			continue;
+		fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) &&
+			       errno != EEXIST)) {
+			if (!*failed)
+				snprintf(failed, sizeof(failed), "%s: %s",
+					 line, strerror(errno));
+		} else {
+			snprintf(loaded + strlen(loaded),
+				 sizeof(loaded) - strlen(loaded), "%s%s",
+				 *loaded ? " " : "", strrchr(line, '/') + 1);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(f);
+	return check(!*failed && *loaded, "setup.modules", "%s",
+		     *failed ? failed : *loaded ? loaded : "none listed");
+}
+
+static int unload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+/*
+ * (e) The VMM closes its VM, kvm-vfio and /dev/kvm fds and keeps only
+ * the device fd: nothing but vfio's reference keeps the VM, and no open
+ * file pins kvm_amd.  Returns the device fd if kvm_amd could be unloaded
+ * all the same (the bug), so that main() closes it last; else -1.
+ */
+static int scenario_vendor_module(const char *name, int n)
+{
+	struct vmm v;
+	bool alive, gone;
+	int err, err_amd, err_kvm, fd;
+
+	vmm_init(&v, n);
+	if (!vmm_setup(&v)) {
+		check(false, name, "setup: %s", v.err);
+		vmm_close_all(&v);
+		vmm_remove_mdev(&v, name);
+		return -1;
+	}
+	close_fd(&v.vm);
+	close_fd(&v.kvm_vfio);
+	close_fd(&v.kvm);
+	alive = exists(v.debugfs);
+	err = unload("kvm_amd");
+	printf("E2E: MODULE kvm_amd-with-vm %s (%s)\n",
+	       err ? "refused" : "unloaded",
+	       err ? strerror(-err) : "a VM still exists");
+	if (!err) {
+		/* The harness judges this line: expected only without the fix. */
+		printf("E2E: INFO %s: %s %s with only the device fd open\n",
+		       name, v.debugfs, alive ? "alive" : "gone");
+		fd = v.device;
+		v.device = -1;
+		vmm_close_all(&v);
+		return fd;
+	}
+	close_fd(&v.device);
+	gone = !exists(v.debugfs);
+	vmm_close_all(&v);
+	vmm_remove_mdev(&v, name);
+	err_amd = unload("kvm_amd");
+	err_kvm = unload("kvm");
+	check(alive && gone && !err_amd && !err_kvm, name,
+	      "VM %s with only the device fd open, kvm_amd refused (%s); VM %s after close(); then kvm_amd %s, kvm %s",
+	      alive ? "alive" : "gone", strerror(-err),
+	      gone ? "gone" : "alive",
+	      err_amd ? strerror(-err_amd) : "unloaded",
+	      err_kvm ? strerror(-err_kvm) : "unloaded");
+	return -1;
+}
+
 /* No VM may be left over in debugfs: each one was destroyed. */
 static void check_no_vm_left(void)
 {
@@ -770,7 +873,11 @@ int main(int argc, char **argv)
 		report_lockdep();
 		return 0;
 	}
-	if (setup_guest() && setup_mdev_type()) {
+	int held = -1;
+	bool ok;
+
+	ok = setup_guest() && setup_modules() && setup_mdev_type();
+	if (ok) {
 		check(exists("/dev/kvm") && exists("/dev/vfio/vfio") &&
 		      exists(KVM_DEBUGFS), "setup.devices",
 		      "/dev/kvm %s, /dev/vfio/vfio %s, %s %s",
@@ -783,11 +890,21 @@ int main(int argc, char **argv)
 		scenario_exit("d.exit-holding-device", 4);
 		check_no_vm_left();
 	}
+	/* Before any unload: an unloaded module's lock classes go away. */
 	report_lockdep();
+	if (ok)
+		held = scenario_vendor_module("e.vendor-module-pinned", 5);
 	check_kmsg();
 	printf("E2E: DONE\n");
 	fflush(stdout);
 	sync();
+	if (held >= 0) {
+		printf("E2E: INFO closing the device fd with kvm_amd unloaded\n");
+		fflush(stdout);
+		close(held);
+		printf("E2E: INFO close() returned\n");
+		fflush(stdout);
+	}
 
 	reboot(RB_POWER_OFF);
 	/* Only if powering off failed; QEMU runs with -no-reboot. */

@@ -384,7 +384,7 @@ static int kas_flusher_fn(void *data)
 
 static void kas_timer_fn(struct timer_list *timer)
 {
-	struct kas_cpu *pc = from_timer(pc, timer, timer);
+	struct kas_cpu *pc = timer_container_of(pc, timer, timer);
 	u32 i;
 
 	for (i = 0; i < kas_cfg.irq_steps; i++)
@@ -490,9 +490,8 @@ static long kas_start(const struct kref_async_stress_config __user *arg)
 		kas_cursor_init(&pc->timer_cur);
 		kas_cursor_init(&pc->hrtimer_cur);
 		timer_setup(&pc->timer, kas_timer_fn, TIMER_PINNED);
-		hrtimer_init(&pc->hrtimer, CLOCK_MONOTONIC,
-			     HRTIMER_MODE_REL_PINNED_HARD);
-		pc->hrtimer.function = kas_hrtimer_fn;
+		hrtimer_setup(&pc->hrtimer, kas_hrtimer_fn, CLOCK_MONOTONIC,
+			      HRTIMER_MODE_REL_PINNED_HARD);
 	}
 	for_each_online_cpu(cpu) {
 		struct kas_cpu *pc = &kas_cpus[cpu];

@@ -23,7 +23,7 @@ test:
 
 # The 6.12 LTS backport leg of 'test' alone.
 backport-6.12:
-	@$(H)/run.sh deps kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
+	@BASE=6.12 $(H)/run.sh deps kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
 
 deps:
 	@$(H)/deps.sh all
@@ -70,9 +70,9 @@ help:
 	@echo "  make export     bring commits made in that tree back to the repo"
 	@echo "  make series [OUT=dir] [AUTHOR='Name <mail>'] [SIGNOFF=1]   the mail-ready series"
 	@echo "  make series-check   checkpatch + git am of the generated series"
-	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|compile-x86_64|compile-s390|bisect"
+	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|compile-x86_64|compile-s390|compile-arm64|bisect"
 	@echo "  make stress     long stress run: 10^7 objects under lockdep + KASAN, then KCSAN (\$$CACHE/out/stress)"
 	@echo "  make stress-short   the short stress run of 'make test' (10^6 objects)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
-	@echo "  make backport-6.12   the 6.12 LTS leg: UML KUnit and compile tests on 6.12.117"
+	@echo "  make backport-6.12   the 6.12 LTS leg alone: UML KUnit and x86_64/s390 builds on linux-source-6.12"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

@@ -12,7 +12,8 @@ for arch in x86_64 s390; do
 		patch=$(series_lines | sed -n "${n}p" | cut -d' ' -f1)
 		tree=$(ASSEMBLE_SUFFIX=-bisect "$REPO/harness/assemble.sh" "$n") || {
 			record FAIL "bisect-$arch:${patch:0:4}" "does not assemble"; rc=1; continue; }
-		QUICK=1 LABEL="bisect-$arch:${patch:0:4}" BUILD_NAME="bisect-$arch" \
+		QUICK=1 LABEL="bisect-$arch$(build_suffix):${patch:0:4}" \
+			BUILD_NAME="bisect-$arch$(build_suffix)" \
 			"$REPO/harness/compile.sh" "$arch" "$tree" || rc=1
 	done
 done

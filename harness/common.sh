@@ -10,6 +10,10 @@ JOBS=${JOBS:-$(nproc)}
 # checked LTS backport, which takes the patches of backport/6.12/ in place
 # of those of patches/ with the same name.
 export BASE=${BASE:-7.3}
+case $BASE in
+7.3|6.12) ;;
+*) echo "error: BASE=$BASE: the series is kept for 7.3 (mainline) and 6.12 (backport)" >&2; exit 1 ;;
+esac
 BASE_PKG=linux-source-$BASE
 # Installed with dpkg, the source is this tarball; otherwise deps.sh
 # fetches the package with apt-get download into $BASE_DEBS.
@@ -175,9 +179,12 @@ base_dir() {
 		else
 			deb=$(base_deb) || die "no $BASE_PKG package in $BASE_DEBS"
 			log "extracting $BASE_TARBALL from $deb"
-			dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$BASE_TARBALL" |
-				tar -xJ -C "$dir.tmp" --strip-components=1 ||
-				die "cannot extract $BASE_TARBALL from $deb"
+			if ! dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$BASE_TARBALL" |
+				tar -xJ -C "$dir.tmp" --strip-components=1; then
+				# A damaged download: fetch it again next time.
+				rm -f "$deb"
+				die "cannot extract $BASE_TARBALL from $deb (removed; run again to download it anew)"
+			fi
 			ver=$(dpkg-deb -f "$deb" Version)
 		fi
 		echo "$ver" > "$dir.tmp/.kref-async-extracted"
@@ -189,7 +196,7 @@ base_dir() {
 # The newest downloaded package of the base, if any.
 base_deb() {
 	local deb
-	deb=$(ls "$BASE_DEBS/${BASE_PKG}_"*_all.deb 2>/dev/null | sort -V | tail -1)
+	deb=$(ls "$BASE_DEBS/${BASE_PKG}_"*_all.deb 2>/dev/null | sort -V | tail -1) || true
 	[ -n "$deb" ] && echo "$deb"
 }
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Compile-test what the series touches, with W=1 and sparse (C=1):
-#   compile.sh x86_64 | s390 [tree]
+#   compile.sh x86_64 | s390 | arm64 [tree]
 # Configures defconfig plus the options the series touches, runs
 # 'make prepare', then builds only the objects of files the series adds
 # or edits.  A warning in a touched file fails the check unless the

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Install what the harness needs from Debian's archive.
 #   deps.sh base     - the base kernel source (linux-source-$BASE, 7.3 by
-#                      default), fetched with apt-get download: no other
-#                      package changes
+#                      default), fetched with apt-get download, which
+#                      installs nothing; for 7.3 the trixie-backports
+#                      suite is added to apt's sources with pin priority 1
+#                      (two files under /etc/apt, named kref-async-*)
 #   deps.sh build    - compilers and kernel build tools (UML, x86_64)
 #   deps.sh all      - everything the test command uses (s390, QEMU, lint)
 # Only packages that are missing are installed; needs root for that.
@@ -21,7 +23,8 @@ BPO_LIST=/etc/apt/sources.list.d/kref-async-trixie-backports.sources
 BPO_PIN=/etc/apt/preferences.d/kref-async-trixie-backports
 
 apt_as_root() {
-	[ "$(id -u)" = 0 ] || die "$*: needs root"
+	[ "$(id -u)" = 0 ] ||
+		die "$*: needs root (run 'make deps' as root once, or use KDIR=/path/to/linux)"
 }
 
 fetch_base() {
@@ -52,8 +55,13 @@ fetch_base() {
 			die "$BASE_PKG is not in any suite apt knows (see $CACHE.apt.log)"
 	fi
 	log "downloading $BASE_PKG"
-	(cd "$BASE_DEBS" && apt-get download -q "$BASE_PKG") >"$CACHE.apt.log" 2>&1 ||
-		{ tail -20 "$CACHE.apt.log" >&2; die "apt-get download $BASE_PKG failed"; }
+	if ! (cd "$BASE_DEBS" && apt-get download -q "$BASE_PKG") >"$CACHE.apt.log" 2>&1; then
+		# Stale lists name a version the archive no longer has.
+		apt_as_root "apt-get download $BASE_PKG failed; updating apt's lists"
+		apt-get update -q >>"$CACHE.apt.log" 2>&1 || true
+		(cd "$BASE_DEBS" && apt-get download -q "$BASE_PKG") >>"$CACHE.apt.log" 2>&1 ||
+			{ tail -20 "$CACHE.apt.log" >&2; die "apt-get download $BASE_PKG failed"; }
+	fi
 	[ -n "$(base_deb)" ] || die "apt-get download left no $BASE_PKG package in $BASE_DEBS"
 }
 

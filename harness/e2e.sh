@@ -11,8 +11,9 @@
 #   base     the pristine base: the same dependency IS recorded, which
 #            shows that the test detects the hazard the series removes.
 #
-# Both kernels are tinyconfig + harness/e2e.config, built incrementally
-# in $CACHE/build/e2e-{patched,base}, every make under $BUILD_LOCK.
+# Both kernels are tinyconfig + harness/e2e.config (KVM as modules),
+# bzImage and modules, built incrementally in $CACHE/build/e2e-{patched,
+# base}, every make under $BUILD_LOCK; each boots with its own initramfs.
 # Console logs: $CACHE/out/e2e/{patched,base}.log; side-by-side table:
 # $CACHE/out/e2e/table.md.  Checks: e2e-patched:* and e2e-base:*.
 #
@@ -50,17 +51,17 @@ build() {
 		return 1
 	}
 	echo "build=$(tail -1 "$out/$name-build.log")" >> "$out/$name.status"
-	initramfs "$name" || {
+	initramfs "$name" "$src" || {
 		verdict FAIL "e2e-$name:initramfs" "$initramfs_error"
 		return 1
 	}
 }
 
-# initramfs NAME: /init plus the kernel's modules, kvm-amd.ko and what it
+# initramfs NAME SRC: /init plus the kernel's modules, kvm-amd.ko and what it
 # needs, listed in /modules.list in load order (from modules.dep).
 initramfs_error=
 initramfs() {
-	local name=$1 bd=$CACHE/build/e2e-$1 rd=$out/initramfs-$1 mi dep
+	local name=$1 src=$2 bd=$CACHE/build/e2e-$1 rd=$out/initramfs-$1 mi dep
 	mi=$bd/modinst
 	rm -rf "$mi" "$rd"
 	kmake "$src" "$bd" "$out/$name-modinst.log" INSTALL_MOD_PATH="$mi" \
@@ -102,7 +103,7 @@ PY
 boot() {
 	local name=$1 bd=$CACHE/build/e2e-$1 console=$out/$1.log
 	local txt=$out/$1.txt status=$out/$1.status qrc=0 t
-	local v n detail deps why
+	local v n detail deps why mod vm
 
 	log "booting the $name kernel (TCG, -cpu $QEMU_CPU, -smp 2, timeout ${QEMU_TIMEOUT}s)"
 	SECONDS=0
@@ -160,18 +161,22 @@ boot() {
 
 	# The vendor module with a VM that only vfio's reference keeps: the
 	# series refuses the unload, the base lets it go (the bug it fixes).
-	mod=$(grep -oE 'E2E: MODULE kvm_amd-with-vm [a-z]+' "$txt" | awk '{ print $4 }' | tail -1 || true)
+	mod=$(grep -oE 'E2E: MODULE kvm_amd-with-vm [a-z]+ vm-[a-z]+' "$txt" | tail -1 || true)
+	vm=${mod##* }
+	mod=$(echo "$mod" | awk '{ print $4 }')
 	echo "module=${mod:-none}" >> "$status"
-	if [ "$name" = patched ]; then
+	if [ "$vm" != vm-alive ]; then
+		verdict FAIL "e2e-$name:vendor-module" "no VM kept by vfio alone when kvm_amd was unloaded (${mod:-not tried}, ${vm:-?})"
+	elif [ "$name" = patched ]; then
 		if [ "$mod" = refused ]; then
 			verdict PASS "e2e-$name:vendor-module-pinned" "rmmod kvm_amd refused while vfio's reference kept a VM"
 		else
-			verdict FAIL "e2e-$name:vendor-module-pinned" "kvm_amd ${mod:-not tried} with a VM alive"
+			verdict FAIL "e2e-$name:vendor-module-pinned" "kvm_amd $mod with a VM alive"
 		fi
 	elif [ "$mod" = unloaded ]; then
 		verdict PASS "e2e-$name:vendor-module-bug" "reproduced: kvm_amd unloaded while vfio's reference kept a VM"
 	else
-		verdict FAIL "e2e-$name:vendor-module-bug" "kvm_amd ${mod:-not tried}: the test cannot see the bug"
+		verdict FAIL "e2e-$name:vendor-module-bug" "kvm_amd $mod: the test cannot see the bug"
 	fi
 	if grep -q 'E2E: INFO closing the device fd with kvm_amd unloaded' "$txt"; then
 		why=$(sed -n '/E2E: INFO closing the device fd with kvm_amd unloaded/,$p' "$txt" |
@@ -240,7 +245,7 @@ def cell(k, n):
 def status(k, key, default="-"):
     return data[k][0].get(key, default)
 
-rows = [("build (make bzImage, this run)", [re.sub(r"^make bzImage: ", "", status(k, "build")) for k in cols]),
+rows = [("build (make bzImage modules, this run)", [re.sub(r"^make [a-z_]+: ", "", status(k, "build")) for k in cols]),
         ("boot to E2E: DONE", [f'{status(k, "boot")} ({status(k, "time")})' for k in cols])]
 rows += [(n, [cell(k, n) for k in cols]) for n in names]
 def dep(k):
@@ -256,7 +261,12 @@ def module(k):
     m = status(k, "module")
     return {"refused": "refused (VM pins it)", "unloaded": "unloaded (the bug)"}.get(m, m)
 rows.append(("rmmod kvm_amd, VM alive via vfio", [module(k) for k in cols]))
-rows.append(("then close(device fd)", [status(k, "afterclose", "VM destroyed, modules unload") if status(k, "module") == "refused" else status(k, "afterclose") for k in cols]))
+def afterclose(k):
+    if status(k, "module") == "refused":
+        c = data[k][1].get("e.vendor-module-pinned")
+        return "VM destroyed, both modules unload" if c and c[0] == "PASS" else "FAIL (see e.vendor-module-pinned)"
+    return status(k, "afterclose")
+rows.append(("then close(device fd)", [afterclose(k) for k in cols]))
 rows.append(("console log (logscan.py)", [status(k, "logscan") for k in cols]))
 
 w0 = max(len(r[0]) for r in rows + [("scenario / check", [])])

@@ -6,6 +6,9 @@
 # is rewritten in commit order.
 . "$(dirname "$0")/common.sh"
 need git
+# patches/ and the added files are the mainline series; the 6.12
+# differences live in backport/6.12/, written by hand.
+[ "$BASE" = 7.3 ] || die "make export writes the 7.3 series; BASE=$BASE is not exported"
 
 base=$(base_dir)
 g=$CACHE/git/$(base_key "$base")

@@ -46,4 +46,16 @@ while read -r patch added; do
 		esac
 	done
 done < <(series_lines)
+# The backports' patches: their edits of the added files included.
+for p in "$REPO"/backport/*/*.patch; do
+	[ -f "$p" ] || continue
+	n=backport-$(basename "$(dirname "$p")")/$(basename "$p")
+	mkdir -p "$out/$(dirname "$n")"
+	if "${cp[@]}" -q "$p" > "$out/$n.txt" 2>&1; then
+		record PASS "checkpatch:$n"
+	else
+		sed 's/^/    /' "$out/$n.txt"
+		record FAIL "checkpatch:$n"; rc=1
+	fi
+done
 exit $rc

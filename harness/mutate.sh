@@ -19,8 +19,8 @@ expect="group_lock_chain worker_drains spinlock_irqs_off hardirq softirq
 
 tree=$("$REPO/harness/assemble.sh")
 src=$tree/lib/kref_async.c
-bd=$CACHE/build/kunit-um
-out=$CACHE/out/mutation
+bd=$CACHE/build/kunit-um$(build_suffix)
+out=$CACHE/out/mutation$(build_suffix)
 mkdir -p "$out"
 trap '"$REPO/harness/assemble.sh" >/dev/null 2>&1 || true' EXIT
 

@@ -5,6 +5,15 @@
 #   run.sh STEP...   where STEP is one of the names below
 . "$(dirname "$0")/common.sh"
 
+# leg612 CMD...: run CMD on the 6.12 base (KDIR_6_12 or Debian's).
+leg612() {
+	if [ -n "${KDIR_6_12:-}" ]; then
+		BASE=6.12 KDIR=$KDIR_6_12 "$@"
+	else
+		(unset KDIR; BASE=6.12 "$@")
+	fi
+}
+
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 start=$(date +%s)
@@ -32,11 +41,12 @@ for step; do
 	e2e)		"$REPO/harness/e2e.sh" || rc=$? ;;
 	stress)		"$REPO/harness/stress.sh" short || rc=$? ;;
 	stress-long)	"$REPO/harness/stress.sh" long || rc=$? ;;
-	# The 6.12 LTS backport: the series with backport/6.12/ applied.
-	kunit-um-6.12)	BASE=6.12 "$REPO/harness/kunit.sh" um || rc=$? ;;
-	# (QUICK: does it build; W=1/sparse are judged on the 7.3 base.)
-	compile-x86_64-6.12) BASE=6.12 QUICK=1 "$REPO/harness/compile.sh" x86_64 || rc=$? ;;
-	compile-s390-6.12) BASE=6.12 QUICK=1 "$REPO/harness/compile.sh" s390 || rc=$? ;;
+	# The 6.12 LTS backport: the series with backport/6.12/ applied, on
+	# Debian's 6.12 or KDIR_6_12 (KDIR names the 7.3 tree).  QUICK: does
+	# it build; W=1 and sparse are judged on the 7.3 base.
+	kunit-um-6.12)	leg612 "$REPO/harness/kunit.sh" um || rc=$? ;;
+	compile-x86_64-6.12) QUICK=1 leg612 "$REPO/harness/compile.sh" x86_64 || rc=$? ;;
+	compile-s390-6.12) QUICK=1 leg612 "$REPO/harness/compile.sh" s390 || rc=$? ;;
 	*)		die "unknown step $step" ;;
 	esac
 	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)

@@ -116,6 +116,30 @@ tinyconfig_kernel() {
 	cp "$frag" "$bd/.fragment.config"
 }
 
+# test_kernel NAME LOGPREFIX [FRAGMENT...]: an x86_64 test kernel of the
+# series (bzImage and in-tree modules) in $CACHE/build/NAME, tinyconfig
+# plus the FRAGMENTs, by default TEST_FRAGMENTS: the one kernel that the
+# kunit-x86_64, guest, stress and e2e (patched) steps all boot, built
+# once.  It comes from a work tree of its own (ASSEMBLE_SUFFIX=-stress:
+# mutate.sh puts a mutant in the shared one while 'make test' runs).
+# Sets test_tree and test_bd; returns 1 with $config_error set if the
+# configuration fails, 2 if the build does (log: LOGPREFIXbuild.log).
+TEST_FRAGMENTS=("$REPO/harness/stress.config" "$REPO/harness/test-kunit.config"
+		"$REPO/harness/e2e.config")
+test_tree= test_bd=
+test_kernel() {
+	local name=$1 lp=$2
+	shift 2
+	[ $# -gt 0 ] || set -- "${TEST_FRAGMENTS[@]}"
+	test_tree=$(ASSEMBLE_SUFFIX=-stress "$REPO/harness/assemble.sh") ||
+		{ config_error="the series does not assemble"; return 1; }
+	test_bd=$CACHE/build/$name
+	tinyconfig_kernel "$test_tree" "$test_bd" "$lp" "$@" || return 1
+	log "building the $name kernel in $test_bd"
+	kmake "$test_tree" "$test_bd" "${lp}build.log" -j"$JOBS" \
+		bzImage modules_prepare modules || return 2
+}
+
 # boot_guest KERNEL INITRD CONSOLE DONE-REGEX MEM APPEND [CPU]
 # Boot an x86_64 guest in QEMU under TCG with -smp 2 (never -accel kvm: it
 # hangs on the machines this runs on), its console to CONSOLE.  /init

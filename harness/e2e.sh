@@ -11,9 +11,11 @@
 #   base     the pristine base: the same dependency IS recorded, which
 #            shows that the test detects the hazard the series removes.
 #
-# Both kernels are tinyconfig + harness/e2e.config (KVM as modules),
-# bzImage and modules, built incrementally in $CACHE/build/e2e-{patched,
-# base}, every make under $BUILD_LOCK; each boots with its own initramfs.
+# Both kernels are tinyconfig + harness/stress.config (lockdep, KASAN,
+# debugobjects) + harness/e2e.config (KVM as modules, vfio, mtty), bzImage
+# and modules: the patched one is the series' test kernel
+# ($CACHE/build/test), the base one is built in $CACHE/build/e2e-base;
+# every make under $BUILD_LOCK; each boots with its own initramfs.
 # Console logs: $CACHE/out/e2e/{patched,base}.log; side-by-side table:
 # $CACHE/out/e2e/table.md.  Checks: e2e-patched:* and e2e-base:*.
 #
@@ -37,19 +39,35 @@ done
 
 
 
-# build NAME SRC: configure and build bzImage in $CACHE/build/e2e-NAME.
+# build NAME: configure and build bzImage and modules.  The patched
+# kernel is the series' test kernel (common.sh's test_kernel, which the
+# kunit-x86_64, guest and stress steps boot too); the base kernel is the
+# pristine base with the same fragments but the KUnit one, in
+# $CACHE/build/e2e-base.  Sets kbd[NAME] to the build directory.
+declare -A kbd
 build() {
-	local name=$1 src=$2 bd=$CACHE/build/e2e-$1
-	tinyconfig_kernel "$src" "$bd" "$out/$name-" "$frag" || {
+	local name=$1 src bd rc=0
+	if [ "$name" = patched ]; then
+		test_kernel test "$out/$name-" || rc=$?
+		src=$test_tree bd=$test_bd
+	else
+		src=$(base_dir) bd=$CACHE/build/e2e-base
+		tinyconfig_kernel "$src" "$bd" "$out/$name-" \
+			"$REPO/harness/stress.config" "$frag" || rc=1
+		if [ "$rc" = 0 ]; then
+			log "building the $name kernel in $bd from $src"
+			kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage modules ||
+				rc=2
+		fi
+	fi
+	if [ "$rc" = 1 ]; then
 		verdict FAIL "e2e-$name:config" "$config_error"
 		die "e2e $name config: $config_error"
-	}
-
-	log "building the $name kernel in $bd from $src"
-	kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage modules || {
+	elif [ "$rc" != 0 ]; then
 		verdict FAIL "e2e-$name:build" "kernel build failed ($out/$name-build.log)"
 		return 1
-	}
+	fi
+	kbd[$name]=$bd
 	echo "build=$(tail -1 "$out/$name-build.log")" >> "$out/$name.status"
 	initramfs "$name" "$src" || {
 		verdict FAIL "e2e-$name:initramfs" "$initramfs_error"
@@ -61,7 +79,7 @@ build() {
 # needs, listed in /modules.list in load order (from modules.dep).
 initramfs_error=
 initramfs() {
-	local name=$1 src=$2 bd=$CACHE/build/e2e-$1 rd=$out/initramfs-$1 mi dep
+	local name=$1 src=$2 bd=${kbd[$1]} rd=$out/initramfs-$1 mi dep
 	mi=$bd/modinst
 	rm -rf "$mi" "$rd"
 	kmake "$src" "$bd" "$out/$name-modinst.log" INSTALL_MOD_PATH="$mi" \
@@ -101,7 +119,7 @@ PY
 
 # boot NAME: run the guest, record its checks, write $out/NAME.status.
 boot() {
-	local name=$1 bd=$CACHE/build/e2e-$1 console=$out/$1.log
+	local name=$1 bd=${kbd[$1]} console=$out/$1.log
 	local txt=$out/$1.txt status=$out/$1.status qrc=0 t
 	local v n detail deps why mod vm
 
@@ -314,20 +332,11 @@ mknod "$rd/dev/console" c 5 1 2>/dev/null || true
 for k in "${kernels[@]}"; do
 	echo "=== e2e: $k kernel"
 	if [ "$k" = patched ]; then
-		src=$("$REPO/harness/assemble.sh") || {
-			verdict FAIL e2e-patched:assemble "the series does not assemble"
-			echo "boot=FAIL" >> "$out/$k.status"
-			continue
-		}
-	else
-		src=$(base_dir)
-	fi
-	if [ "$k" = patched ]; then
 		log "patched: $(base_version "$(base_dir)") + the series"
 	else
-		log "base: $(base_version "$src")"
+		log "base: $(base_version "$(base_dir)")"
 	fi
-	if build "$k" "$src"; then
+	if build "$k"; then
 		boot "$k"
 	else
 		echo "boot=FAIL" >> "$out/$k.status"

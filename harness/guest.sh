@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
 # Run the user-space test of kref_put_async()'s task_work path in an
-# x86_64 QEMU guest (TCG, -smp 2, lockdep): a tinyconfig kernel plus
-# harness/guest.config, the test module tests/kmod, and the static
+# x86_64 QEMU guest (TCG, -smp 2): the test kernel (common.sh's
+# test_kernel: lockdep, KASAN, debugobjects), the test module tests/kmod,
+# and the static
 # program tests/user/kref_async_user.c as /init of the initramfs.  Each
 # "KTEST: PASS|FAIL name" line the guest prints is recorded as the check
 # guest:name, plus guest:boot and guest:kernel-log.
@@ -11,7 +12,7 @@
 #
 # KMOD_SRC=dir builds the module from a modified copy of tests/kmod
 # instead (to show what the test catches); QEMU_TIMEOUT caps the boot
-# (600 s).  Builds are incremental in $CACHE/build/guest, and every make
+# (600 s).  Builds are incremental in $CACHE/build/test, and every make
 # of the kernel or the module holds $BUILD_LOCK, so that they never run
 # alongside another kernel build on this machine.
 . "$(dirname "$0")/common.sh"
@@ -19,28 +20,22 @@ need make gcc flex bison bc cpio gzip flock qemu-system-x86_64 python3
 
 QEMU_TIMEOUT=${QEMU_TIMEOUT:-600}
 kmod_src=$(cd "${KMOD_SRC:-$REPO/tests/kmod}" && pwd)
-frag=$REPO/harness/guest.config
-bd=$CACHE/build/guest
 kd=$CACHE/build/guest-kmod
 out=$CACHE/out/guest
+mkdir -p "$kd" "$out"
 
-
-
-tree=$("$REPO/harness/assemble.sh")
-mkdir -p "$bd" "$kd" "$out"
-
-tinyconfig_kernel "$tree" "$bd" "$out/" "$frag" || {
+rc=0
+test_kernel test "$out/" || rc=$?
+if [ "$rc" = 1 ]; then
 	verdict FAIL guest:config "$config_error"
 	die "guest config: $config_error"
-}
+elif [ "$rc" != 0 ]; then
+	verdict FAIL guest:build "kernel build failed ($out/build.log)"
+	exit 1
+fi
+tree=$test_tree bd=$test_bd
 
-log "building the guest kernel in $bd"
-# 'modules' (there are none in-tree) writes the Module.symvers that
-# modpost needs to resolve the test module's symbols.
-kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
-	{ verdict FAIL guest:build "kernel build failed ($out/build.log)"; exit 1; }
-
-# Kbuild in 6.12 writes its objects next to the sources of M=: build a
+# Kbuild writes its objects next to the sources of M=: build a
 # copy, updated content-wise so that an unchanged module is not rebuilt.
 for f in "$kmod_src"/*; do
 	[ -f "$f" ] || continue

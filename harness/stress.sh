@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Stress kref_put_async() in an x86_64 QEMU guest (TCG, -smp 2): a
-# tinyconfig kernel with lockdep, KASAN and debugobjects (tinyconfig +
-# harness/stress.config), the module tests/stress/kref_async_stress.c and
+# Stress kref_put_async() in an x86_64 QEMU guest (TCG, -smp 2): the
+# test kernel with lockdep, KASAN and debugobjects (common.sh's
+# test_kernel, tinyconfig + harness/stress.config and the fragments the
+# other steps that boot it need), the module tests/stress/kref_async_stress.c and
 # the static /init tests/stress/stress_init.c.  Objects with three
 # references each are dropped from user tasks, exiting tasks, kthreads,
 # timer softirqs and hrtimer hard irqs on both CPUs while threads flush;
@@ -25,7 +26,7 @@
 # STRESS_OBJS overrides the object count (the check of at least 10^6 or
 # 10^7 final puts stays); STRESS_SRC=dir builds the module and /init from
 # a modified copy of tests/stress (to show what the test catches).
-# Builds are incremental in $CACHE/build/stress[-kcsan], every make under
+# Builds are incremental in $CACHE/build/test and stress-kcsan, every make under
 # $BUILD_LOCK; console logs stay in $CACHE/out/stress/<run>/console.log.
 . "$(dirname "$0")/common.sh"
 need make gcc flex bison bc cpio gzip flock timeout qemu-system-x86_64 python3
@@ -36,28 +37,25 @@ OURS='\b(kref_async|kas)_'
 src=$(cd "${STRESS_SRC:-$REPO/tests/stress}" && pwd)
 start=$SECONDS
 
-# A work tree of its own, as bench.sh: harness/mutate.sh puts a mutant in
-# the shared one while 'make test' runs.
-tree=$(ASSEMBLE_SUFFIX=-stress "$REPO/harness/assemble.sh")
-
 # build NAME PREFIX FRAGMENT...: kernel, module and initramfs of one
 # stress kernel in $CACHE/build/NAME; checks PREFIX:config and :build.
 build() {
 	local name=$1 p=$2 bd=$CACHE/build/$1 kd=$CACHE/build/$1-kmod
-	local out=$CACHE/out/stress/$1 f rd t0=$SECONDS
+	local out=$CACHE/out/stress/$1 f rd t0=$SECONDS rc=0
 	shift 2
-	mkdir -p "$bd" "$kd" "$out"
-	tinyconfig_kernel "$tree" "$bd" "$out/" "$@" || {
+	mkdir -p "$kd" "$out"
+	[ $# -gt 0 ] || set -- "${TEST_FRAGMENTS[@]}"
+	test_kernel "$name" "$out/" "$@" || rc=$?
+	if [ "$rc" = 1 ]; then
 		verdict FAIL "$p:config" "$config_error"
 		return 1
-	}
+	fi
 	verdict PASS "$p:config" "tinyconfig + ${*##*/}, every option as asked"
-
-	log "building the $name kernel in $bd"
-	kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules || {
+	if [ "$rc" != 0 ]; then
 		verdict FAIL "$p:build" "kernel build failed ($out/build.log)"
 		return 1
-	}
+	fi
+	tree=$test_tree
 	for f in "$src"/Kbuild "$src"/kref_async_stress.[ch]; do
 		cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
 	done
@@ -200,13 +198,13 @@ run() {
 
 case $mode in
 short)
-	build stress stress "$REPO/harness/stress.config" &&
-		run stress stress "${STRESS_OBJS:-1000000}" 1000000 \
+	build test stress &&
+		run test stress "${STRESS_OBJS:-1000000}" 1000000 \
 			'KernelAddressSanitizer initialized'
 	;;
 long)
-	build stress stress-long "$REPO/harness/stress.config" &&
-		run stress stress-long "${STRESS_OBJS:-10000000}" 10000000 \
+	build test stress-long &&
+		run test stress-long "${STRESS_OBJS:-10000000}" 10000000 \
 			'KernelAddressSanitizer initialized'
 	if [ "${STRESS_KCSAN:-1}" != 0 ]; then
 		# No KASAN here: SLUB poisoning at least catches a write to

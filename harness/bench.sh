@@ -53,9 +53,7 @@ mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
 gcc -static -O2 -Wall -Werror -I"$src" -I"$REPO/tests" -o "$rd/init" "$src/bench_init.c" ||
 	die "/init does not build"
 cp "$kd/kref_async_bench.ko" "$rd/"
-mknod "$rd/dev/console" c 5 1 2>/dev/null || true
-(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
-	gzip -9 > "$out/initramfs.cpio.gz"
+pack_initramfs "$rd" "$out/initramfs.cpio.gz"
 build_time=$((SECONDS - start))
 
 log "booting the bench guest (TCG, -smp 2, $ROUNDS rounds, timeout ${QEMU_TIMEOUT}s)"

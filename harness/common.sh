@@ -140,6 +140,15 @@ test_kernel() {
 		bzImage modules_prepare modules || return 2
 }
 
+# pack_initramfs DIR FILE: DIR, with the /dev/console that the kernel
+# opens for /init before devtmpfs is mounted, as a gzipped cpio archive.
+pack_initramfs() {
+	mkdir -p "$1/dev"
+	mknod "$1/dev/console" c 5 1 2>/dev/null || true
+	(cd "$1" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
+		gzip -9 > "$2"
+}
+
 # boot_guest KERNEL INITRD CONSOLE DONE-REGEX MEM APPEND [CPU]
 # Boot an x86_64 guest in QEMU under TCG with -smp 2 (never -accel kvm: it
 # hangs on the machines this runs on), its console to CONSOLE.  /init

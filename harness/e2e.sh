@@ -113,8 +113,7 @@ with open(f"{rd}/modules.list", "w") as f:
         shutil.copy(f"{root}/{m}", f"{rd}/modules/")
         f.write(f"/modules/{os.path.basename(m)}\n")
 PY
-	(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
-		gzip -9 > "$out/initramfs-$name.cpio.gz"
+	pack_initramfs "$rd" "$out/initramfs-$name.cpio.gz"
 }
 
 # boot NAME: run the guest, record its checks, write $out/NAME.status.
@@ -326,8 +325,6 @@ if [ -s "$out/init.log" ]; then
 	cat "$out/init.log"
 	verdict FAIL e2e:init "tests/e2e/vfio_kvm_e2e.c builds with warnings ($out/init.log)"
 fi
-# The kernel opens /dev/console for /init before devtmpfs is mounted.
-mknod "$rd/dev/console" c 5 1 2>/dev/null || true
 
 for k in "${kernels[@]}"; do
 	echo "=== e2e: $k kernel"

@@ -60,10 +60,7 @@ if [ -s "$out/init.log" ]; then
 	verdict FAIL guest:build "/init builds with warnings ($out/init.log)"
 fi
 cp "$kd/kref_async_test.ko" "$rd/"
-# The kernel opens /dev/console for /init before devtmpfs is mounted.
-mknod "$rd/dev/console" c 5 1 2>/dev/null || true
-(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
-	gzip -9 > "$out/initramfs.cpio.gz"
+pack_initramfs "$rd" "$out/initramfs.cpio.gz"
 
 log "booting the guest (TCG, -smp 2, timeout ${QEMU_TIMEOUT}s)"
 console=$out/console.log

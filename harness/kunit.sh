@@ -52,9 +52,7 @@ x86_64)
 		exit 1
 	}
 	cp "$test_bd/lib/test_kref_async.ko" "$rd/"
-	mknod "$rd/dev/console" c 5 1 2>/dev/null || true
-	(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
-		gzip -9 > "$out/initramfs.cpio.gz"
+	pack_initramfs "$rd" "$out/initramfs.cpio.gz"
 	log "booting the suite on $(base_version "$(base_dir)") (TCG, -smp 2)"
 	boot_guest "$test_bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" \
 		"$out/console.log" 'KUNIT-INIT: DONE' 1G "console=ttyS0 panic=-1" || rc=$?

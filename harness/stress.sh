@@ -78,9 +78,7 @@ build() {
 		return 1
 	}
 	cp "$kd/kref_async_stress.ko" "$rd/"
-	mknod "$rd/dev/console" c 5 1 2>/dev/null || true
-	(cd "$rd" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet) |
-		gzip -9 > "$out/initramfs.cpio.gz"
+	pack_initramfs "$rd" "$out/initramfs.cpio.gz"
 	verdict PASS "$p:build" "kernel, module and /init in $((SECONDS - t0))s"
 }
 

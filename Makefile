@@ -19,15 +19,15 @@ all kunit:
 	@$(H)/run.sh deps assemble kunit-um
 
 test:
-	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e compile-x86_64 compile-s390 compile-arm64 series \
+	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e compile-x86_64 compile-s390 series \
 		kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
 
 # What need not gate every change, run before a session ends and shown in
 # the README: the e2e scenario on the unpatched base (its column of the
-# table cannot change with the series) and the build of every series
-# commit (bisect).
+# table cannot change with the series), the arm64 compile test (patch 2's
+# ptdump.c hunks only) and the build of every series commit (bisect).
 test-more:
-	@$(H)/run.sh deps assemble e2e-base bisect
+	@$(H)/run.sh deps assemble e2e-base compile-arm64 bisect
 
 # The 6.12 LTS backport leg of 'test' alone.
 backport-6.12:
@@ -82,6 +82,6 @@ help:
 	@echo "  make stress     long stress run: 10^7 objects under lockdep + KASAN, then KCSAN (\$$CACHE/out/stress)"
 	@echo "  make stress-short   the short stress run of 'make test' (10^6 objects)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
-	@echo "  make test-more  e2e on the unpatched base and bisect: what 'test' leaves out"
+	@echo "  make test-more  e2e on the unpatched base, compile-arm64 and bisect: what 'test' leaves out"
 	@echo "  make backport-6.12   the 6.12 LTS leg alone: UML KUnit and x86_64/s390 builds on linux-source-6.12"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

@@ -11,10 +11,10 @@
 #   base     the pristine base: the same dependency IS recorded, which
 #            shows that the test detects the hazard the series removes.
 #
-# Both kernels are tinyconfig + harness/stress.config (lockdep, KASAN,
-# debugobjects) + harness/e2e.config (KVM as modules, vfio, mtty), bzImage
-# and modules: the patched one is the series' test kernel
-# ($CACHE/build/test), the base one is built in $CACHE/build/e2e-base;
+# Both kernels are tinyconfig + harness/e2e.config (KVM as modules, vfio,
+# mtty, lockdep), bzImage and modules: the patched one is the series' test
+# kernel ($CACHE/build/test, which adds KASAN, debugobjects and the rest of
+# harness/stress.config), the base one is built in $CACHE/build/e2e-base;
 # every make under $BUILD_LOCK; each boots with its own initramfs.
 # Console logs: $CACHE/out/e2e/{patched,base}.log; side-by-side table:
 # $CACHE/out/e2e/table.md.  Checks: e2e-patched:* and e2e-base:*.
@@ -42,7 +42,7 @@ done
 # build NAME: configure and build bzImage and modules.  The patched
 # kernel is the series' test kernel (common.sh's test_kernel, which the
 # kunit-x86_64, guest and stress steps boot too); the base kernel is the
-# pristine base with the same fragments but the KUnit one, in
+# pristine base with harness/e2e.config alone (lockdep, no KASAN), in
 # $CACHE/build/e2e-base.  Sets kbd[NAME] to the build directory.
 declare -A kbd
 build() {
@@ -52,8 +52,7 @@ build() {
 		src=$test_tree bd=$test_bd
 	else
 		src=$(base_dir) bd=$CACHE/build/e2e-base
-		tinyconfig_kernel "$src" "$bd" "$out/$name-" \
-			"$REPO/harness/stress.config" "$frag" || rc=1
+		tinyconfig_kernel "$src" "$bd" "$out/$name-" "$frag" || rc=1
 		if [ "$rc" = 0 ]; then
 			log "building the $name kernel in $bd from $src"
 			kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage modules ||

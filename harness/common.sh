@@ -133,7 +133,7 @@ test_kernel() {
 	[ $# -gt 0 ] || set -- "${TEST_FRAGMENTS[@]}"
 	test_tree=$(ASSEMBLE_SUFFIX=-stress "$REPO/harness/assemble.sh") ||
 		{ config_error="the series does not assemble"; return 1; }
-	test_bd=$CACHE/build/$name
+	test_bd=$CACHE/build/$name$(build_suffix)
 	tinyconfig_kernel "$test_tree" "$test_bd" "$lp" "$@" || return 1
 	log "building the $name kernel in $test_bd"
 	kmake "$test_tree" "$test_bd" "${lp}build.log" -j"$JOBS" \

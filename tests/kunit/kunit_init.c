@@ -23,6 +23,11 @@ int main(void)
 	guest_init_console();
 	fd = open("/test_kref_async.ko", O_RDONLY | O_CLOEXEC);
 	rc = fd < 0 ? -1 : (int)syscall(SYS_finit_module, fd, "", 0);
+	/*
+	 * The suite's report goes out through printk, which may lag behind
+	 * our writes to the console: let it drain rather than interleave.
+	 */
+	sleep(2);
 	printf("KUNIT-INIT: load %s\n", rc ? strerror(errno) : "ok");
 	printf("KUNIT-INIT: DONE\n");
 	fflush(stdout);

@@ -62,7 +62,7 @@ boot_start=$SECONDS
 qrc=0
 boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" "$console" \
 	'BENCH: \(DONE\|ERROR\)' 1G \
-	"console=ttyS0 panic=-1 oops=panic bench_rounds=$ROUNDS" || qrc=$?
+	"console=ttyS0 panic=-1 oops=panic printk.devkmsg=on bench_rounds=$ROUNDS" || qrc=$?
 boot_time=$((SECONDS - boot_start))
 
 tr -d '\r' < "$console" > "$out/console.txt"
@@ -73,7 +73,13 @@ if ! grep -q 'BENCH: DONE' "$out/console.txt" ||
 	die "bench guest: no clean 'BENCH: DONE' after ${boot_time}s (qemu exit $qrc, 124 = timeout)"
 fi
 
-grep -oE 'BENCH: [^ ]+ [0-9]+ [^ ]+' "$out/console.txt" > "$out/raw.txt"
+# Every figure is one printk record: "[time] [module: ]BENCH: key round value".
+# A line that holds BENCH: but is not one whole record means the console
+# mixed two records, and its figures cannot be trusted.
+sed -nE 's/^(\[ *[0-9.]+\] )?([a-z_]+: )?(BENCH: [^ ]+ [0-9]+ [^ ]+)$/\3/p' \
+	"$out/console.txt" > "$out/raw.txt"
+bad=$(grep 'BENCH: ' "$out/console.txt" | grep -vcE '^(\[ *[0-9.]+\] )?([a-z_]+: )?BENCH: ([^ ]+ [0-9]+ [^ ]+|DONE)$' || true)
+[ "$bad" = 0 ] || die "bench guest: $bad console line(s) hold a BENCH record that is not whole (see $out/console.txt)"
 python3 - "$out/raw.txt" "$out/bench.json" "$(base_version "$base")" \
 	"$(nproc)" "$boot_time" "$build_time" "$bd/.config" <<'PY'
 import json, statistics, sys, datetime

@@ -46,7 +46,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 f = d["figures"]
 m = lambda k: f[k]["median"] if k in f else float("nan")
-print(f"Benchmarks ({d['rounds']} interleaved rounds, {d['guest']}, {d['date'][:10]};")
+print(f"Benchmarks on {d.get('base_version', 'an unrecorded base')} ({d['rounds']} interleaved rounds,")
+print(f"{d['guest']}, {d['date'][:10]};")
 print("medians; ns per put, objects released per second):")
 print()
 print("                           kref_put_async  kref_put  queue_work  sched_dwork(0)  call_rcu")

@@ -29,8 +29,7 @@ test:
 # then the series again, whose cover letter gets the e2e table with both
 # columns.  Its results go to results-more, so that those of 'test' stay.
 test-more:
-	@RESULTS=$${CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/kref-async}/results-more \
-		$(H)/run.sh deps assemble e2e-base compile-arm64 bisect series
+	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base compile-arm64 bisect series
 
 # The 6.12 LTS backport leg of 'test' alone.
 backport-6.12:

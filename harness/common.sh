@@ -20,7 +20,8 @@ BASE_PKG=linux-source-$BASE
 BASE_TARBALL=/usr/src/$BASE_PKG.tar.xz
 BASE_DEBS=$CACHE/base/debs
 BACKPORT=$REPO/backport/$BASE
-RESULTS=${RESULTS:-$CACHE/results}
+# RESULTS_SET names a separate set of results in the cache (make test-more).
+RESULTS=${RESULTS:-$CACHE/${RESULTS_SET:-results}}
 # Kernel builds take the whole machine: never run two at once.
 BUILD_LOCK=${BUILD_LOCK:-/tmp/kref-async-build.lock}
 # A script that already holds the lock (KREF_ASYNC_LOCKED) must not take

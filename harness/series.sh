@@ -26,10 +26,13 @@ git -C "$g" format-patch -q "${fp[@]}" kref-async-base..kref-async-series
 
 # Cover letter: our text, the latest test results, the base version.
 cover=$out/0000-cover-letter.patch
+# The checks are make test's, also when make test-more runs this step.
+checks=$RESULTS/checks
+[ -z "${RESULTS_SET:-}" ] || checks=$CACHE/results/checks
 results="Tests: see the repository's README."
-if [ -s "$RESULTS/checks" ]; then
-	results="Tested on $(base_version "$base"): $(grep -c '^PASS' "$RESULTS/checks") passed, $(grep -c '^FAIL' "$RESULTS/checks") failed checks
-($(cut -d' ' -f2 "$RESULTS/checks" | cut -d: -f1 | sort | uniq -c |
+if [ -s "$checks" ]; then
+	results="Tested on $(base_version "$base"): $(grep -c '^PASS' "$checks") passed, $(grep -c '^FAIL' "$checks") failed checks
+($(cut -d' ' -f2 "$checks" | cut -d: -f1 | sort | uniq -c |
    awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')),
 including the kref_async KUnit suite under UML and x86_64 QEMU with
 lockdep, KASAN (UML) and debugobjects."

@@ -59,7 +59,7 @@ if [ -s "$out/init.log" ]; then
 	cat "$out/init.log"
 	verdict FAIL guest:build "/init builds with warnings ($out/init.log)"
 fi
-cp "$kd/kref_async_test.ko" "$rd/"
+cp "$kd/kref_async_test.ko" "$kd/kref_async_victim.ko" "$rd/"
 pack_initramfs "$rd" "$out/initramfs.cpio.gz"
 
 log "booting the guest (TCG, -smp 2, timeout ${QEMU_TIMEOUT}s)"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Prove the KUnit suite tests the deferral: rebuild the UML kernel with
-# kref_async_queue() calling the release synchronously (the feature
-# removed) and check that the cases that exist to catch that now fail.
+# Prove the KUnit suite tests what it claims: rebuild the UML kernel with
+# one property of lib/kref_async.c broken at a time (the release run
+# synchronously, one drain per CPU, no NMI guard) and check that the
+# cases that exist to catch each now fail.
 # The assembled tree is restored on exit (and by the next assemble.sh).
 . "$(dirname "$0")/common.sh"
 need python3
@@ -13,37 +14,40 @@ if [ -z "${KREF_ASYNC_LOCKED:-}" ]; then
 	exec env KREF_ASYNC_LOCKED=1 flock "$BUILD_LOCK" "$0" "$@"
 fi
 
-# Cases that must fail once the release runs in the putter's context.
-expect="group_lock_chain worker_drains spinlock_irqs_off hardirq softirq
-	batching chain flush_waits"
-
 tree=$("$REPO/harness/assemble.sh")
 src=$tree/lib/kref_async.c
 bd=$CACHE/build/kunit-um$(build_suffix)
 out=$CACHE/out/mutation$(build_suffix)
-mkdir -p "$out"
+mkdir -p "$out" "$RESULTS"
 trap '"$REPO/harness/assemble.sh" >/dev/null 2>&1 || true' EXIT
-
-grep -q '^	if (in_interrupt() || (task->flags & PF_KTHREAD))$' "$src" ||
-	die "mutation point not found in $src; update harness/mutate.sh"
-sed -i 's/^\(\tif (in_interrupt() || (task->flags \& PF_KTHREAD))\)$/\tkref_async_run(\&node->twork, kref, false);\n\treturn;\n\n\1/' "$src"
-
-rm -f "$out/results.json"
 cc_opt=()
 command -v ccache >/dev/null && cc_opt=(--make_options="CC=ccache gcc")
-(cd "$tree" && locked python3 tools/testing/kunit/kunit.py run \
-	--build_dir="$bd" --kunitconfig=tools/testing/kunit/configs/kref_async.config \
-	--jobs="$JOBS" --json="$out/results.json" --timeout=900 \
-	"${cc_opt[@]}" \
-	--kconfig_add CONFIG_KASAN=y --kconfig_add CONFIG_KASAN_VMALLOC=n) \
-	> "$out/kunit.log" 2>&1 || true
-[ -s "$out/results.json" ] || { tail -20 "$out/kunit.log"; record FAIL mutation:build "see $out/kunit.log"; exit 1; }
 
-mkdir -p "$RESULTS"
-python3 - "$out/results.json" "$RESULTS/checks" $expect <<'PY'
+# mutant NAME WHAT LINE-REGEX SED-EXPRESSION CASES...: rebuild with the
+# line that LINE-REGEX matches changed by SED-EXPRESSION, and check that
+# each of CASES now fails.
+mutant() {
+	local name=$1 what=$2 line=$3 edit=$4
+	shift 4
+	"$REPO/harness/assemble.sh" >/dev/null
+	grep -q "$line" "$src" ||
+		die "mutation point of $name not found in $src; update harness/mutate.sh"
+	sed -i "$edit" "$src"
+	! cmp -s "$src" "$REPO/lib/kref_async.c" || die "mutant $name changed nothing"
+
+	rm -f "$out/$name.json"
+	(cd "$tree" && locked python3 tools/testing/kunit/kunit.py run \
+		--build_dir="$bd" --kunitconfig=tools/testing/kunit/configs/kref_async.config \
+		--jobs="$JOBS" --json="$out/$name.json" --timeout=900 \
+		"${cc_opt[@]}" \
+		--kconfig_add CONFIG_KASAN=y --kconfig_add CONFIG_KASAN_VMALLOC=n) \
+		> "$out/$name.log" 2>&1 || true
+	[ -s "$out/$name.json" ] || { tail -20 "$out/$name.log"; record FAIL "mutation:$name" "build failed, see $out/$name.log"; return 1; }
+
+	python3 - "$out/$name.json" "$RESULTS/checks" "$name" "$what" "$@" <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))
-checks, expect = sys.argv[2], sys.argv[3:]
+checks, mutant, what, expect = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 status = {}
 def walk(g):
     for c in g.get("test_cases", []):
@@ -57,9 +61,29 @@ with open(checks, "a") as f:
         st = status.get("kref_async_test_" + name, "MISSING")
         ok = st == "FAIL"
         rc |= not ok
-        f.write(f"{'PASS' if ok else 'FAIL'} mutation:{name} synchronous release -> {st}\n")
-        print(f"  {'ok  ' if ok else 'FAIL'} mutation:{name}: with the release synchronous the case reports {st}")
+        f.write(f"{'PASS' if ok else 'FAIL'} mutation:{mutant}:{name} {what} -> {st}\n")
+        print(f"  {'ok  ' if ok else 'FAIL'} mutation:{mutant}:{name}: {what}: the case reports {st}")
     passed = sorted(n for n, s in status.items() if s == "PASS")
-    print("  (still passing without deferral: " + ", ".join(p.replace("kref_async_test_", "") for p in passed) + ")")
+    print(f"  ({mutant}: still passing: " + ", ".join(p.replace("kref_async_test_", "") for p in passed) + ")")
 sys.exit(rc)
 PY
+}
+
+rc=0
+# The feature removed: the release runs in the putter's context.
+mutant synchronous "release run synchronously" \
+	'^	if (!kref_async_task_work_ok(task))$' \
+	's/^\(\tif (!kref_async_task_work_ok(task))\)$/\tkref_async_run(\&node->twork, kref, KREF_ASYNC_BATCH_PIN);\n\treturn;\n\n\1/' \
+	group_lock_chain worker_drains spinlock_irqs_off hardirq softirq \
+	batching chain flush_waits || rc=1
+# One drain per CPU: a blocked release holds back every later one.
+mutant one-drain "one drain per CPU" \
+	'find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$' \
+	's/find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$/0;/' \
+	slow_release || rc=1
+# No NMI guard: the put takes the list's lock and queues work in NMI.
+mutant nmi "NMI not refused" \
+	'WARN_ON_ONCE(in_nmi()) ||$' \
+	's/ WARN_ON_ONCE(in_nmi()) ||$//' \
+	nmi_refused || rc=1
+exit $rc

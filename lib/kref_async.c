@@ -11,19 +11,25 @@
  *    task_work_add(TWA_RESUME): it runs before that return, in the same
  *    task, so current->mm is still the caller's;
  *
- *  - everything else (kthreads, interrupts, a task past exit_task_work())
- *    pushes it on the current CPU's list, which one work item per CPU
- *    drains in batches on that CPU, as call_rcu() keeps its callbacks per
- *    CPU: a put touches no cache line that another CPU's puts or drains
- *    write to, and the module of the release is pinned once per batch.
+ *  - everything else (kthreads, user workers that never return to user
+ *    space, interrupts, a task past exit_task_work(), and a release whose
+ *    module is still loading or already unloading) pushes it on the
+ *    current CPU's list, which that CPU's drain work items take in
+ *    batches, as call_rcu() keeps its callbacks per CPU: a put touches no
+ *    cache line that another CPU's puts or drains write to, and the
+ *    module of the release is pinned once per batch.  The drains run on
+ *    the unbound system_dfl_wq, and each CPU has several: while one runs
+ *    a long release, the next batch goes to another, so a slow release
+ *    delays only the releases of its own batch.
  *
  * Neither path allocates or sleeps, so a final put is allowed wherever
- * kref_put() would be, hard interrupts included (but not NMI, where
- * queue_work() is not allowed).
+ * kref_put() would be, hard interrupts included; NMI is refused with a
+ * warning (queue_work() and the list's lock are not NMI-safe).
  */
 
 #include <linux/kref_async.h>
 #include <linux/export.h>
+#include <linux/hashtable.h>
 #include <linux/init.h>
 #include <linux/module.h>
 #include <linux/notifier.h>
@@ -31,9 +37,11 @@
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/stddef.h>
 #include <linux/task_work.h>
+#include <linux/wait_bit.h>
 #include <linux/workqueue.h>
 
 #define CREATE_TRACE_POINTS
@@ -54,22 +62,37 @@ static_assert(sizeof(struct llist_node) <=
 	      offsetof(struct callback_head, func));
 
 /*
+ * KREF_ASYNC_DRAINS drain work items per CPU.  A drain that has taken a
+ * batch is busy until its releases have returned, and the next batch goes
+ * to an idle sibling, so up to that many batches of one CPU run at once,
+ * each in its own worker of the unbound pool.
+ */
+struct kref_async_cpu;
+
+struct kref_async_drain {
+	struct work_struct	work;
+	struct kref_async_cpu	*kc;
+	unsigned int		idx;
+};
+
+/*
  * The worker's pending releases on one CPU: a stack, taken whole by the
- * work item that the put finding it empty queues on system_percpu_wq,
- * bound to this CPU.  @mod is pinned once for the whole batch, by its first put
- * whose release lives in a module: the other releases of the batch that
- * live there take no reference of their own, so a burst of puts costs
- * neither a module lookup nor an atomic on the module's shared count per
- * object.  @lock is taken with interrupts off by the puts on this CPU and
- * by the work item, so that the list and its pin are taken together; it
- * is contended only if the work runs on another CPU, which happens once
- * this CPU has gone offline.
+ * drain that the put finding it empty queues (@drains[@kick]).  @mod is
+ * pinned once for the whole batch, by its first put whose release lives
+ * in a module: the other releases of the batch that live there take no
+ * reference of their own, so a burst of puts costs neither a module
+ * lookup nor an atomic on the module's shared count per object.  @lock is
+ * taken with interrupts off by the puts on this CPU and by the drains, so
+ * that the list and its pin are taken together, and @kick and @busy
+ * change with them; it is contended only while a drain takes the list.
  */
 struct kref_async_cpu {
 	raw_spinlock_t		lock;
 	struct llist_head	list;
 	struct module		*mod;
-	struct work_struct	work;
+	unsigned int		kick;
+	unsigned long		busy;
+	struct kref_async_drain	drains[KREF_ASYNC_DRAINS];
 };
 
 static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
@@ -81,11 +104,16 @@ static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
  * another pins the right one.  Returns the module pinned, NULL if @fn is
  * built in.
  *
- * *@live is cleared if that module is already going away: its exit path
- * is dropping its own objects.  The release must then stay where the
- * MODULE_STATE_GOING notifier's flush can reach it, i.e. off task_work,
- * whose owner task may outlive the module.  The reference is taken all
- * the same so that the module_put() after the release is balanced.
+ * *@live is cleared if that module is not live: it is still running its
+ * init function, or its exit path is dropping its own objects.  A failed
+ * init frees the module whatever its count, and an unloading module's
+ * count no longer holds anything, so such a release is counted in the
+ * module's record instead (kref_async_track()) and goes where the
+ * module's GOING notification can wait for it: to the worker, never to
+ * task_work, whose owner task (insmod's, rmmod's) may run it after the
+ * module is gone.  The reference is taken all the same so that the
+ * module_put() after the release is balanced, and so that a module whose
+ * init succeeds cannot be unloaded before the release has run.
  *
  * The RCU read section keeps @mod from being freed between the lookup
  * and the reference.
@@ -96,15 +124,17 @@ static struct module *kref_async_pin(void *fn, bool *live)
 
 	guard(rcu)();
 	mod = __module_text_address((unsigned long)fn);
-
-	if (mod && !try_module_get(mod)) {
+	if (!mod)
+		return NULL;
+	if (!try_module_get(mod))
 		__module_get(mod);
+	if (READ_ONCE(mod->state) != MODULE_STATE_LIVE)
 		*live = false;
-	}
 	return mod;
 }
 
-static void kref_async_unpin(void *fn)
+/* Drop the reference kref_async_pin() took for @fn; returns its module. */
+static struct module *kref_async_unpin(void *fn)
 {
 	struct module *mod;
 
@@ -112,7 +142,71 @@ static void kref_async_unpin(void *fn)
 	scoped_guard(rcu)
 		mod = __module_text_address((unsigned long)fn);
 	module_put(mod);
+	return mod;
 }
+
+#ifdef CONFIG_MODULES
+/*
+ * The releases pending for a module that is not live.  A record exists
+ * from the module's COMING notification to the end of its GOING one,
+ * which waits for @pending to drain: a failed init or an unload waits
+ * for its own module's releases and for nobody else's.
+ */
+struct kref_async_mod {
+	struct hlist_node	hnode;
+	struct module		*mod;
+	atomic_t		pending;
+	struct rcu_head		rcu;
+};
+
+static DEFINE_HASHTABLE(kref_async_mods, 6);
+static DEFINE_SPINLOCK(kref_async_mods_lock);
+
+static struct kref_async_mod *kref_async_mod_find(struct module *mod)
+{
+	struct kref_async_mod *m;
+
+	hash_for_each_possible_rcu(kref_async_mods, m, hnode, (unsigned long)mod,
+				   lockdep_is_held(&kref_async_mods_lock))
+		if (m->mod == mod)
+			return m;
+	return NULL;
+}
+
+/* Count a release of @mod, which is not live: false if it has no record. */
+static bool kref_async_track(struct module *mod)
+{
+	struct kref_async_mod *m;
+
+	guard(rcu)();
+	m = kref_async_mod_find(mod);
+	if (!m)
+		return false;
+	atomic_inc(&m->pending);
+	return true;
+}
+
+/* The release counted by kref_async_track() has returned. */
+static void kref_async_untrack(struct module *mod)
+{
+	struct kref_async_mod *m;
+
+	/* The record cannot be freed before its count is zero, nor under us. */
+	guard(rcu)();
+	m = kref_async_mod_find(mod);
+	if (!WARN_ON_ONCE(!m) && atomic_dec_and_test(&m->pending))
+		wake_up_var(&m->pending);
+}
+#else
+static bool kref_async_track(struct module *mod)
+{
+	return false;
+}
+
+static void kref_async_untrack(struct module *mod)
+{
+}
+#endif
 
 /* Does the batch's pin on @mod cover the release @fn? */
 static bool kref_async_batch_covers(struct module *mod, void *fn)
@@ -125,19 +219,32 @@ static bool kref_async_batch_covers(struct module *mod, void *fn)
 }
 
 /*
+ * Who keeps the module of a release: the batch's pin (or nobody, for a
+ * built-in release), a reference of the node's own, or that reference
+ * plus a count in the module's record because the module is not live.
+ */
+enum kref_async_pin {
+	KREF_ASYNC_BATCH_PIN,
+	KREF_ASYNC_OWN_PIN,
+	KREF_ASYNC_TRACKED,
+};
+
+/*
  * twork.func says how to call the release (with the node or with the
- * kref) and whether the node holds a module reference of its own, to be
- * dropped once the release has returned.  It is cleared just before the
- * release runs; after that the release owns, and may free, the node.
+ * kref) and how its module is kept, to be let go once the release has
+ * returned.  It is cleared just before the release runs; after that the
+ * release owns, and may free, the node, and the node may be deferred
+ * again once the count is revived.
  */
 static __always_inline void kref_async_run(struct callback_head *twork,
-					   bool kref, bool own_pin)
+					   bool kref, enum kref_async_pin pin)
 {
 	struct kref_async_node *node =
 		container_of(twork, struct kref_async_node, twork);
 	kref_async_release_t release = node->release;
 	void (*kref_release)(struct kref *kref) = node->kref_release;
 	void *fn = kref ? (void *)kref_release : (void *)release;
+	struct module *mod;
 
 	WRITE_ONCE(twork->func, NULL);
 	trace_kref_async_release(node, fn);
@@ -145,41 +252,61 @@ static __always_inline void kref_async_run(struct callback_head *twork,
 		kref_release(node->kref);
 	else
 		release(node);
-	if (own_pin)
-		kref_async_unpin(fn);
+	if (pin == KREF_ASYNC_BATCH_PIN)
+		return;
+	/* module_put() first: once untracked, the module may be freed. */
+	mod = kref_async_unpin(fn);
+	if (pin == KREF_ASYNC_TRACKED)
+		kref_async_untrack(mod);
 }
 
 static void kref_async_call_node(struct callback_head *twork)
 {
-	kref_async_run(twork, false, false);
+	kref_async_run(twork, false, KREF_ASYNC_BATCH_PIN);
 }
 
 static void kref_async_call_node_pinned(struct callback_head *twork)
 {
-	kref_async_run(twork, false, true);
+	kref_async_run(twork, false, KREF_ASYNC_OWN_PIN);
+}
+
+static void kref_async_call_node_tracked(struct callback_head *twork)
+{
+	kref_async_run(twork, false, KREF_ASYNC_TRACKED);
 }
 
 static void kref_async_call_kref(struct callback_head *twork)
 {
-	kref_async_run(twork, true, false);
+	kref_async_run(twork, true, KREF_ASYNC_BATCH_PIN);
 }
 
 static void kref_async_call_kref_pinned(struct callback_head *twork)
 {
-	kref_async_run(twork, true, true);
+	kref_async_run(twork, true, KREF_ASYNC_OWN_PIN);
 }
 
-static task_work_func_t kref_async_call(bool kref, bool own_pin)
+static void kref_async_call_kref_tracked(struct callback_head *twork)
 {
-	if (kref)
-		return own_pin ? kref_async_call_kref_pinned :
-				 kref_async_call_kref;
-	return own_pin ? kref_async_call_node_pinned : kref_async_call_node;
+	kref_async_run(twork, true, KREF_ASYNC_TRACKED);
+}
+
+static task_work_func_t kref_async_call(bool kref, enum kref_async_pin pin)
+{
+	static const task_work_func_t calls[2][3] = {
+		{ kref_async_call_node, kref_async_call_node_pinned,
+		  kref_async_call_node_tracked },
+		{ kref_async_call_kref, kref_async_call_kref_pinned,
+		  kref_async_call_kref_tracked },
+	};
+
+	return calls[kref][pin];
 }
 
 /*
  * Deferring a node that is still pending is caught: linking it twice
- * would corrupt the list and run the release twice.
+ * would corrupt the list and run the release twice.  The node must be
+ * zeroed before its first use (kref_async_node_init()), so that
+ * twork.func is NULL whenever the node is not pending.
  */
 static bool kref_async_pending(struct kref_async_node *node)
 {
@@ -187,61 +314,105 @@ static bool kref_async_pending(struct kref_async_node *node)
 
 	return func == kref_async_call_node ||
 	       func == kref_async_call_node_pinned ||
+	       func == kref_async_call_node_tracked ||
 	       func == kref_async_call_kref ||
-	       func == kref_async_call_kref_pinned;
+	       func == kref_async_call_kref_pinned ||
+	       func == kref_async_call_kref_tracked;
 }
 
 /*
- * Hand @node to this CPU's worker.  @mod is the module already pinned for
- * this node alone, if any; otherwise the batch's pin is used, taken here
- * if the batch has none yet.
+ * How the module of a release is kept, given what kref_async_pin() said:
+ * a module that is not live is tracked if it has a record.
+ */
+static enum kref_async_pin kref_async_keep(struct module *mod, bool live)
+{
+	if (live)
+		return KREF_ASYNC_OWN_PIN;
+	if (!WARN_ON_ONCE(!kref_async_track(mod)))
+		return KREF_ASYNC_TRACKED;
+	return KREF_ASYNC_OWN_PIN;
+}
+
+/* The index of an idle drain of @kc, or the next one in turn if none is. */
+static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
+{
+	unsigned int idx = find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);
+
+	if (idx < KREF_ASYNC_DRAINS)
+		return idx;
+	kc->kick = (kc->kick + 1) % KREF_ASYNC_DRAINS;
+	return kc->kick;
+}
+
+/*
+ * Hand @node to this CPU's worker.  @pin says how the caller already
+ * keeps the module of @fn for this node alone; KREF_ASYNC_BATCH_PIN if it
+ * does not, and then the batch's pin is used, taken here if the batch has
+ * none yet.
  */
 static void kref_async_push(struct kref_async_node *node, bool kref,
-			    void *fn, struct module *mod)
+			    void *fn, enum kref_async_pin pin)
 {
 	struct kref_async_cpu *kc;
-	bool own_pin = mod, first;
+	struct module *mod;
 	unsigned long flags;
+	unsigned int idx;
 	bool live = true;
+	bool first;
 	int cpu;
 
 	local_irq_save(flags);
 	cpu = smp_processor_id();
 	kc = per_cpu_ptr(&kref_async_cpus, cpu);
 	raw_spin_lock(&kc->lock);
-	if (!own_pin && !kref_async_batch_covers(kc->mod, fn)) {
+	if (pin == KREF_ASYNC_BATCH_PIN && !kref_async_batch_covers(kc->mod, fn)) {
 		mod = kref_async_pin(fn, &live);
 		if (mod && live && !kc->mod)
 			kc->mod = mod;
-		else
-			own_pin = mod;
+		else if (mod)
+			pin = kref_async_keep(mod, live);
 	}
-	init_task_work(&node->twork, kref_async_call(kref, own_pin));
+	init_task_work(&node->twork, kref_async_call(kref, pin));
 	first = __llist_add(&node->lnode, &kc->list);
+	idx = first ? kref_async_pick_drain(kc) : 0;
 	raw_spin_unlock(&kc->lock);
 	/*
-	 * Only the put that finds the list empty kicks the worker; the others
-	 * ride along in the same batch.  Interrupts are still off, so the
-	 * work is queued on the CPU whose list it drains.
+	 * Only the put that finds the list empty kicks a drain; the others
+	 * ride along in the same batch.  The drain it picks is one that is
+	 * not running a batch, if there is one.
 	 */
 	if (first)
-		queue_work_on(cpu, system_percpu_wq, &kc->work);
+		queue_work_on(cpu, system_dfl_wq, &kc->drains[idx].work);
 	local_irq_restore(flags);
+}
+
+/*
+ * Tasks that return to user space run task_work there.  Kthreads never
+ * do; neither do user workers other than io_uring's (vhost's run task
+ * work only when they exit), and interrupts have no task to return.
+ */
+static bool kref_async_task_work_ok(struct task_struct *task)
+{
+	if (in_interrupt() || (task->flags & PF_KTHREAD))
+		return false;
+	return (task->flags & (PF_USER_WORKER | PF_IO_WORKER)) != PF_USER_WORKER;
 }
 
 static void kref_async_queue(struct kref_async_node *node, bool kref,
 			     void *fn)
 {
+	enum kref_async_pin pin = KREF_ASYNC_BATCH_PIN;
 	struct task_struct *task = current;
-	struct module *mod = NULL;
+	struct module *mod;
 	bool live = true;
 
-	if (in_interrupt() || (task->flags & PF_KTHREAD))
+	if (!kref_async_task_work_ok(task))
 		goto worker;
 
 	mod = kref_async_pin(fn, &live);
 	if (likely(live)) {
-		init_task_work(&node->twork, kref_async_call(kref, mod));
+		pin = mod ? KREF_ASYNC_OWN_PIN : KREF_ASYNC_BATCH_PIN;
+		init_task_work(&node->twork, kref_async_call(kref, pin));
 		if (!task_work_add(task, &node->twork, TWA_RESUME)) {
 			trace_kref_async_defer(node, fn, true);
 			return;
@@ -250,64 +421,74 @@ static void kref_async_queue(struct kref_async_node *node, bool kref,
 		 * The task has run exit_task_work() and will never run task
 		 * work again: fall back to the worker rather than leak.
 		 */
+	} else {
+		pin = kref_async_keep(mod, live);
 	}
 worker:
 	trace_kref_async_defer(node, fn, false);
-	kref_async_push(node, kref, fn, mod);
+	kref_async_push(node, kref, fn, pin);
+}
+
+/*
+ * Refuse what would corrupt the list: no release, a node still pending,
+ * or NMI context, from which neither the list's lock nor queue_work() may
+ * be taken.  The object is then not released at all.
+ */
+static bool kref_async_refuse(struct kref_async_node *node, void *release)
+{
+	return WARN_ON_ONCE(!release) || WARN_ON_ONCE(in_nmi()) ||
+	       WARN_ON_ONCE(kref_async_pending(node));
 }
 
 /**
  * kref_async_defer - release an object whose count has just hit zero
- * @node: deferral state embedded in the object
+ * @node: deferral state embedded in the object, zeroed before first use
  * @release: called with @node, later, from a context that holds no locks
  *
  * The core of kref_put_async(), for counts that are not a &struct kref
  * (for instance a bare &refcount_t).  The caller must own the last
  * reference: call this once the count has hit zero and never again on
- * the same @node until @release has run: that is refused with a warning.
- * @node needs no initialisation.
+ * the same @node until @release has run: that is refused with a warning,
+ * and so is a call from NMI context; the object is then not released.
  *
  * @release runs exactly once: before the caller returns to user space if
  * it is a user task that still can, otherwise from a worker.  The module
- * that holds @release cannot be unloaded until @release has returned.
+ * that holds @release cannot be unloaded until @release has returned; if
+ * it is loading or unloading, its load failure or unload waits for
+ * @release instead.
  *
  * Context: Any context but NMI.  Does not sleep, allocate or fail.
  */
 void kref_async_defer(struct kref_async_node *node,
 		      kref_async_release_t release)
 {
-	if (WARN_ON_ONCE(!release) || WARN_ON_ONCE(kref_async_pending(node)))
+	if (kref_async_refuse(node, release))
 		return;
 	node->release = release;
 	kref_async_queue(node, false, release);
 }
 EXPORT_SYMBOL_GPL(kref_async_defer);
 
-/**
- * kref_async_defer_kref - release a &struct kref whose count hit zero
- * @node: deferral state embedded in the object that @kref counts
- * @kref: the count, passed to @release
- * @release: called with @kref, later, from a context that holds no locks
- *
- * The out-of-line half of kref_put_async(); call that instead.
- *
- * Context: Any context but NMI.  Does not sleep, allocate or fail.
+/*
+ * The out-of-line half of kref_put_async(), which callers use instead:
+ * release @kref, whose count has hit zero, with @release.
  */
-void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
-			   void (*release)(struct kref *kref))
+void __kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
+			     void (*release)(struct kref *kref))
 {
-	if (WARN_ON_ONCE(!release) || WARN_ON_ONCE(kref_async_pending(node)))
+	if (kref_async_refuse(node, release))
 		return;
 	node->kref_release = release;
 	node->kref = kref;
 	kref_async_queue(node, true, release);
 }
-EXPORT_SYMBOL_GPL(kref_async_defer_kref);
+EXPORT_SYMBOL_GPL(__kref_async_defer_kref);
 
 static void kref_async_work_fn(struct work_struct *work)
 {
-	struct kref_async_cpu *kc =
-		container_of(work, struct kref_async_cpu, work);
+	struct kref_async_drain *d =
+		container_of(work, struct kref_async_drain, work);
+	struct kref_async_cpu *kc = d->kc;
 	struct kref_async_node *node, *next;
 	struct llist_node *batch;
 	unsigned int count = 0;
@@ -318,13 +499,16 @@ static void kref_async_work_fn(struct work_struct *work)
 	batch = __llist_del_all(&kc->list);
 	mod = kc->mod;
 	kc->mod = NULL;
+	/* From now on the next batch kicks another drain, if one is idle. */
+	if (batch)
+		__set_bit(d->idx, &kc->busy);
 	raw_spin_unlock_irqrestore(&kc->lock, flags);
 	if (!batch)
 		return;
 
 	/*
 	 * Each release frees its node: fetch the link first.  Releases put
-	 * in the meantime start a new batch and requeue the work.
+	 * in the meantime start a new batch, which another drain takes.
 	 */
 	llist_for_each_entry_safe(node, next, batch, lnode) {
 		node->twork.func(&node->twork);
@@ -333,6 +517,9 @@ static void kref_async_work_fn(struct work_struct *work)
 	}
 	/* The batch's releases have all returned. */
 	module_put(mod);
+	raw_spin_lock_irqsave(&kc->lock, flags);
+	__clear_bit(d->idx, &kc->busy);
+	raw_spin_unlock_irqrestore(&kc->lock, flags);
 	trace_kref_async_drain(count);
 }
 
@@ -353,31 +540,39 @@ static void kref_async_work_fn(struct work_struct *work)
  */
 void kref_async_flush(void)
 {
-	int cpu;
+	int cpu, i;
 
 	might_sleep();
 	/*
 	 * A put that has returned either found its CPU's list empty and
-	 * queued the work, or found it holding nodes that a queued and not
-	 * yet started execution of the work will take: waiting for each
-	 * CPU's work covers it.  Nothing but the work takes a list, so no
-	 * release can be running anywhere else.
+	 * queued a drain, or found it holding nodes that a queued and not
+	 * yet started drain will take: waiting for each drain of each CPU
+	 * covers it.  Nothing but the drains takes a list, so no release can
+	 * be running anywhere else.
 	 */
-	for_each_possible_cpu(cpu)
-		flush_work(&per_cpu_ptr(&kref_async_cpus, cpu)->work);
+	for_each_possible_cpu(cpu) {
+		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+
+		for (i = 0; i < KREF_ASYNC_DRAINS; i++)
+			flush_work(&kc->drains[i].work);
+	}
 }
 EXPORT_SYMBOL_GPL(kref_async_flush);
 
 static int __init kref_async_init_cpus(void)
 {
-	int cpu;
+	int cpu, i;
 
 	for_each_possible_cpu(cpu) {
 		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
 
 		raw_spin_lock_init(&kc->lock);
 		init_llist_head(&kc->list);
-		INIT_WORK(&kc->work, kref_async_work_fn);
+		for (i = 0; i < KREF_ASYNC_DRAINS; i++) {
+			INIT_WORK(&kc->drains[i].work, kref_async_work_fn);
+			kc->drains[i].kc = kc;
+			kc->drains[i].idx = i;
+		}
 	}
 	return 0;
 }
@@ -385,15 +580,42 @@ early_initcall(kref_async_init_cpus);
 
 #ifdef CONFIG_MODULES
 /*
- * A module's exit function may drop the last references to its own
- * objects.  Those releases went to the worker without keeping the module
- * alive (it was already going), so wait for them before its text goes.
+ * Give each module a record when it starts loading, and when it goes
+ * (after its exit function, or after a failed init) wait for the
+ * releases counted there: those put while it was not live, which no
+ * module reference could keep.  A release that such a release puts in
+ * turn is counted before its parent's count drops, so chains are waited
+ * for too.  Only this module's releases are waited for.
  */
 static int kref_async_module_notify(struct notifier_block *nb,
 				    unsigned long action, void *data)
 {
-	if (action == MODULE_STATE_GOING)
-		kref_async_flush();
+	struct module *mod = data;
+	struct kref_async_mod *m;
+
+	switch (action) {
+	case MODULE_STATE_COMING:
+		m = kzalloc(sizeof(*m), GFP_KERNEL);
+		if (!m)
+			return notifier_from_errno(-ENOMEM);
+		m->mod = mod;
+		spin_lock(&kref_async_mods_lock);
+		hash_add_rcu(kref_async_mods, &m->hnode, (unsigned long)mod);
+		spin_unlock(&kref_async_mods_lock);
+		break;
+	case MODULE_STATE_GOING:
+		spin_lock(&kref_async_mods_lock);
+		m = kref_async_mod_find(mod);
+		spin_unlock(&kref_async_mods_lock);
+		if (!m)
+			break;
+		wait_var_event(&m->pending, !atomic_read(&m->pending));
+		spin_lock(&kref_async_mods_lock);
+		hash_del_rcu(&m->hnode);
+		spin_unlock(&kref_async_mods_lock);
+		kfree_rcu(m, rcu);
+		break;
+	}
 	return NOTIFY_OK;
 }
 

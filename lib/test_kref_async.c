@@ -13,6 +13,7 @@
 #include <linux/completion.h>
 #include <linux/debug_locks.h>
 #include <linux/delay.h>
+#include <linux/hardirq.h>
 #include <linux/hrtimer.h>
 #include <linux/interrupt.h>
 #include <linux/kref_async.h>
@@ -74,7 +75,7 @@ static void kref_async_test_release_once(struct kunit *test)
 	struct ka_obj obj;
 
 	ka_obj_init(&obj);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
 	kref_async_flush();
 	ka_expect_released_once(test, &obj);
 	kref_async_flush();
@@ -90,12 +91,12 @@ static void kref_async_test_get_put_balance(struct kunit *test)
 	for (i = 0; i < 16; i++)
 		kref_get(&obj.ref);
 	for (i = 0; i < 16; i++)
-		KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 0);
+		KUNIT_EXPECT_FALSE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
 	kref_async_flush();
 	KUNIT_EXPECT_EQ(test, atomic_read(&obj.released), 0);
 	KUNIT_EXPECT_EQ(test, kref_read(&obj.ref), 1);
 
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
 	kref_async_flush();
 	ka_expect_released_once(test, &obj);
 }
@@ -107,8 +108,8 @@ static void kref_async_test_get_unless_zero_dead(struct kunit *test)
 
 	ka_obj_init(&obj);
 	KUNIT_EXPECT_TRUE(test, kref_get_unless_zero(&obj.ref));
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 0);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	KUNIT_EXPECT_FALSE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
 	KUNIT_EXPECT_FALSE(test, kref_get_unless_zero(&obj.ref));
 	kref_async_flush();
 	ka_expect_released_once(test, &obj);
@@ -124,12 +125,12 @@ static void kref_async_test_dead_count(struct kunit *test)
 	struct ka_obj obj;
 
 	ka_obj_init(&obj);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
 	kref_async_flush();
 	KUNIT_ASSERT_EQ(test, atomic_read(&obj.released), 1);
 
 	kunit_info(test, "a refcount_t underflow warning is expected next\n");
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_release, &obj.node), 0);
+	KUNIT_EXPECT_FALSE(test, kref_put_async(&obj.ref, ka_release, &obj.node));
 	kref_async_flush();
 	KUNIT_EXPECT_EQ(test, atomic_read(&obj.released), 1);
 	KUNIT_EXPECT_EQ(test, kref_read(&obj.ref), (unsigned int)REFCOUNT_SATURATED);
@@ -186,7 +187,7 @@ static void kref_async_test_worker_drains(struct kunit *test)
 
 	ka_obj_init(&d.obj);
 	init_completion(&d.done);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&d.obj.ref, ka_done_release, &d.obj.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&d.obj.ref, ka_done_release, &d.obj.node));
 	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&d.done, 10 * HZ), 0UL);
 	ka_expect_released_once(test, &d.obj);
 	KUNIT_EXPECT_PTR_NE(test, d.obj.release_task, current);
@@ -236,7 +237,7 @@ static void kref_async_test_group_lock_chain(struct kunit *test)
 	g->putter = current;
 
 	mutex_lock(&g->group_lock);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&g->obj.ref, ka_group_release, &g->obj.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&g->obj.ref, ka_group_release, &g->obj.node));
 	/* The release needs group_lock, which we hold: it cannot be done. */
 	KUNIT_EXPECT_FALSE(test, READ_ONCE(g->done));
 	msleep(20);
@@ -255,11 +256,12 @@ static void kref_async_test_group_lock_chain(struct kunit *test)
 /* With a spinlock held and interrupts off the release still runs later. */
 static void kref_async_test_spinlock_irqs_off(struct kunit *test)
 {
-	DEFINE_SPINLOCK(lock);
 	struct ka_obj obj;
 	unsigned long flags;
+	spinlock_t lock;	/* held across the final put */
 	int ret;
 
+	spin_lock_init(&lock);
 	ka_obj_init(&obj);
 	spin_lock_irqsave(&lock, flags);
 	ret = kref_put_async(&obj.ref, ka_release, &obj.node);
@@ -339,18 +341,19 @@ static void kref_async_test_softirq(struct kunit *test)
 }
 
 /*
- * Batching.  A first release holds the worker; the puts made meanwhile
- * pile up on the list and must be taken in one go: the list is a stack,
- * so one batch runs them newest first, whereas one execution per object
- * (or no deferral at all) would run them in put order.  Where tracepoints
- * exist the executions are also counted directly.
+ * Batching.  Releases hold every drain of this CPU; the puts made
+ * meanwhile pile up on the list and must be taken in one go: the list is
+ * a stack, so one batch runs them newest first, whereas one execution per
+ * object (or no deferral at all) would run them in put order.  Where
+ * tracepoints exist the executions are also counted directly.
  */
 #define KA_BATCH 64
 
 struct ka_batch {
-	struct ka_done_obj gate;
+	struct ka_done_obj gates[KREF_ASYNC_DRAINS];
 	struct completion gate_open;
 	struct task_struct *putter;
+	int parked;
 	struct ka_obj objs[KA_BATCH];
 	atomic_t drains;
 	atomic_t drained;
@@ -359,7 +362,7 @@ struct ka_batch {
 static void ka_gate_release(struct kref *kref)
 {
 	struct ka_done_obj *d = container_of(kref, struct ka_done_obj, obj.ref);
-	struct ka_batch *b = container_of(d, struct ka_batch, gate);
+	struct ka_batch *b = d->obj.priv;
 
 	complete(&d->done);
 	/* run synchronously, waiting would hang the test */
@@ -369,28 +372,60 @@ static void ka_gate_release(struct kref *kref)
 }
 
 /*
- * Park this CPU's worker in the gate's release until ka_unpark_worker().
- * The lists are per CPU: the caller stays on this CPU meanwhile, so that
- * its puts pile up behind the parked worker.
+ * Park @n drains of this CPU, each in a gate's release, until
+ * ka_unpark_worker().  The lists are per CPU: the caller stays on this
+ * CPU meanwhile, so that its puts pile up behind the parked drains.
  */
-static bool ka_park_worker(struct ka_batch *b)
+static bool ka_park(struct ka_batch *b, int n)
 {
-	kref_init(&b->gate.obj.ref);
-	init_completion(&b->gate.done);
+	int i;
+
 	init_completion(&b->gate_open);
 	b->putter = current;
 	migrate_disable();
-	kref_put_async(&b->gate.obj.ref, ka_gate_release, &b->gate.obj.node);
-	if (wait_for_completion_timeout(&b->gate.done, 10 * HZ))
+	for (i = 0; i < n; i++) {
+		struct ka_done_obj *g = &b->gates[i];
+
+		kref_init(&g->obj.ref);
+		g->obj.priv = b;
+		init_completion(&g->done);
+		kref_put_async(&g->obj.ref, ka_gate_release, &g->obj.node);
+		if (!wait_for_completion_timeout(&g->done, 10 * HZ))
+			break;
+	}
+	b->parked = i;
+	if (i == n)
 		return true;
+	complete_all(&b->gate_open);
 	migrate_enable();
 	return false;
 }
 
+/* One drain: the releases put meanwhile go to the others. */
+static bool ka_park_worker(struct ka_batch *b)
+{
+	return ka_park(b, 1);
+}
+
+/* Every drain: the releases put meanwhile wait. */
+static bool ka_park_all(struct ka_batch *b)
+{
+	return ka_park(b, KREF_ASYNC_DRAINS);
+}
+
 static void ka_unpark_worker(struct ka_batch *b)
 {
-	complete(&b->gate_open);
+	complete_all(&b->gate_open);
 	migrate_enable();
+}
+
+static int ka_gates_released(struct ka_batch *b)
+{
+	int i, n = 0;
+
+	for (i = 0; i < b->parked; i++)
+		n += atomic_read(&b->gates[i].obj.released);
+	return n;
 }
 
 #ifdef CONFIG_TRACEPOINTS
@@ -414,19 +449,19 @@ static void kref_async_test_batching(struct kunit *test)
 #endif
 	for (i = 0; i < KA_BATCH; i++)
 		kref_init(&b->objs[i].ref);
-	KUNIT_ASSERT_TRUE(test, ka_park_worker(b));
+	KUNIT_ASSERT_TRUE(test, ka_park_all(b));
 
-	/* The worker is parked in ka_gate_release(): nothing else runs. */
+	/* Every drain is parked in ka_gate_release(): nothing else runs. */
 	for (i = 0; i < KA_BATCH; i++)
-		KUNIT_EXPECT_EQ(test, kref_put_async(&b->objs[i].ref, ka_release,
-						     &b->objs[i].node), 1);
+		KUNIT_EXPECT_TRUE(test, kref_put_async(&b->objs[i].ref, ka_release,
+						       &b->objs[i].node));
 	for (i = 0; i < KA_BATCH; i++)
 		KUNIT_EXPECT_EQ(test, atomic_read(&b->objs[i].released), 0);
 
 	ka_unpark_worker(b);
 	kref_async_flush();
 
-	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
+	KUNIT_EXPECT_EQ(test, ka_gates_released(b), KREF_ASYNC_DRAINS);
 	for (i = 0; i < KA_BATCH; i++)
 		ka_expect_released_once(test, &b->objs[i]);
 	for (i = 1; i < KA_BATCH; i++)
@@ -434,9 +469,10 @@ static void kref_async_test_batching(struct kunit *test)
 #ifdef CONFIG_TRACEPOINTS
 	unregister_trace_kref_async_drain(ka_probe_drain, b);
 	tracepoint_synchronize_unregister();
-	/* the gate's batch and the pile-up's, nothing per object */
-	KUNIT_EXPECT_EQ(test, atomic_read(&b->drained), KA_BATCH + 1);
-	KUNIT_EXPECT_LE(test, atomic_read(&b->drains), 2);
+	/* the gates' batches and the pile-up's, nothing per object */
+	KUNIT_EXPECT_EQ(test, atomic_read(&b->drained),
+			KA_BATCH + KREF_ASYNC_DRAINS);
+	KUNIT_EXPECT_LE(test, atomic_read(&b->drains), KREF_ASYNC_DRAINS + 1);
 #endif
 }
 
@@ -476,7 +512,7 @@ static void kref_async_test_chain(struct kunit *test)
 	KUNIT_ASSERT_NOT_NULL(test, c);
 	kref_init(&c->a.ref);
 	kref_init(&c->b.ref);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&c->a.ref, ka_chain_a_release, &c->a.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&c->a.ref, ka_chain_a_release, &c->a.node));
 	/* b is queued while a's release runs: the second flush covers it */
 	kref_async_flush();
 	kref_async_flush();
@@ -498,7 +534,7 @@ static void kref_async_test_release_sleeps(struct kunit *test)
 	struct ka_obj obj;
 
 	ka_obj_init(&obj);
-	KUNIT_EXPECT_EQ(test, kref_put_async(&obj.ref, ka_sleepy_release, &obj.node), 1);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj.ref, ka_sleepy_release, &obj.node));
 	kref_async_flush();
 	ka_expect_released_once(test, &obj);
 }
@@ -535,11 +571,11 @@ static void kref_async_test_flush_waits(struct kunit *test)
 	wait_for_completion(&f.started);
 	/* the release is parked: the flush must still be waiting */
 	KUNIT_EXPECT_EQ(test, wait_for_completion_timeout(&f.finished, HZ / 10), 0UL);
-	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 0);
+	KUNIT_EXPECT_EQ(test, ka_gates_released(b), 0);
 
 	ka_unpark_worker(b);
 	KUNIT_EXPECT_NE(test, wait_for_completion_timeout(&f.finished, 10 * HZ), 0UL);
-	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
+	KUNIT_EXPECT_EQ(test, ka_gates_released(b), 1);
 }
 
 /*
@@ -655,7 +691,7 @@ static void kref_async_test_double_defer(struct kunit *test)
 	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
 
 	KUNIT_ASSERT_NOT_NULL(test, b);
-	KUNIT_ASSERT_TRUE(test, ka_park_worker(b));
+	KUNIT_ASSERT_TRUE(test, ka_park_all(b));
 
 	KUNIT_ASSERT_TRUE(test, refcount_dec_and_test(&raw.users));
 	kref_async_defer(&raw.node, ka_raw_release);
@@ -665,7 +701,91 @@ static void kref_async_test_double_defer(struct kunit *test)
 	ka_unpark_worker(b);
 	kref_async_flush();
 	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
-	KUNIT_EXPECT_EQ(test, atomic_read(&b->gate.obj.released), 1);
+	KUNIT_EXPECT_EQ(test, ka_gates_released(b), KREF_ASYNC_DRAINS);
+}
+
+/*
+ * A release that blocks holds back nobody else's: with one release parked
+ * in a drain, the releases put after it on the same CPU all run while it
+ * is still parked.  With a single drain per CPU they would wait for it.
+ */
+#define KA_SHORT 256
+
+static void kref_async_test_slow_release(struct kunit *test)
+{
+	struct ka_batch *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+	struct ka_obj *objs = kunit_kcalloc(test, KA_SHORT, sizeof(*objs),
+					    GFP_KERNEL);
+	unsigned long timeout = jiffies + 10 * HZ;
+	int i, done;
+
+	KUNIT_ASSERT_NOT_NULL(test, b);
+	KUNIT_ASSERT_NOT_NULL(test, objs);
+	KUNIT_ASSERT_TRUE(test, ka_park_worker(b));
+	for (i = 0; i < KA_SHORT; i++) {
+		ka_obj_init(&objs[i]);
+		KUNIT_EXPECT_TRUE(test, kref_put_async(&objs[i].ref, ka_release,
+						       &objs[i].node));
+	}
+	do {
+		for (done = 0, i = 0; i < KA_SHORT; i++)
+			done += atomic_read(&objs[i].released);
+		if (done == KA_SHORT)
+			break;
+		usleep_range(1000, 2000);
+	} while (time_before(jiffies, timeout));
+	KUNIT_EXPECT_EQ(test, done, KA_SHORT);
+	KUNIT_EXPECT_EQ(test, ka_gates_released(b), 0);
+
+	ka_unpark_worker(b);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, ka_gates_released(b), 1);
+	for (i = 0; i < KA_SHORT; i++)
+		ka_expect_released_once(test, &objs[i]);
+}
+
+/*
+ * A put from NMI context is refused with a warning: the list's lock and
+ * queue_work() are not NMI-safe.  The object is not released.  An NMI is
+ * entered by hand, with interrupts off, as the NMI entry code does.
+ */
+static void kref_async_test_nmi_refused(struct kunit *test)
+{
+	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
+	unsigned long flags;
+
+	kunit_info(test, "a WARNING for the put in NMI context is expected next\n");
+	local_irq_save(flags);
+	__nmi_enter();
+	if (refcount_dec_and_test(&raw.users))
+		kref_async_defer(&raw.node, ka_raw_release);
+	__nmi_exit();
+	local_irq_restore(flags);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 0);
+}
+
+/*
+ * The node of an object that was not zero-allocated works once
+ * kref_async_node_init() has set it up, whatever the memory held before.
+ */
+static void kref_async_test_node_init(struct kunit *test)
+{
+	struct ka_obj *obj = kunit_kmalloc(test, sizeof(*obj), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, obj);
+	memset(obj, 0xa5, sizeof(*obj));
+	kref_init(&obj->ref);
+	atomic_set(&obj->released, 0);
+	kref_async_node_init(&obj->node);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj->ref, ka_release, &obj->node));
+	kref_async_flush();
+	ka_expect_released_once(test, obj);
+	/* revived after its release, it can be released again */
+	kref_init(&obj->ref);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj->ref, ka_release, &obj->node));
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&obj->released), 2);
 }
 
 static void kref_async_test_node_size(struct kunit *test)
@@ -694,6 +814,9 @@ static struct kunit_case kref_async_test_cases[] = {
 	KUNIT_CASE(kref_async_test_concurrent_flushes),
 	KUNIT_CASE(kref_async_test_null_release),
 	KUNIT_CASE(kref_async_test_double_defer),
+	KUNIT_CASE(kref_async_test_slow_release),
+	KUNIT_CASE(kref_async_test_nmi_refused),
+	KUNIT_CASE(kref_async_test_node_init),
 	KUNIT_CASE(kref_async_test_node_size),
 	{}
 };

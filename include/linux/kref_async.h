@@ -17,30 +17,37 @@
 #include <linux/compiler.h>
 #include <linux/kref.h>
 #include <linux/llist.h>
+#include <linux/string.h>
 #include <linux/types.h>
 
 struct kref_async_node;
+
+/*
+ * How many batches of one CPU's deferred releases may run at once: a
+ * release that blocks holds back the rest of its own batch, and nobody
+ * else's while fewer than this many block on that CPU.
+ */
+#define KREF_ASYNC_DRAINS	4
 
 typedef void (*kref_async_release_t)(struct kref_async_node *node);
 
 /**
  * struct kref_async_node - deferral state embedded in a released object
- * @twork: task_work entry, used when the release runs on return to user
- *	space; its @func field selects how the release is called
- * @lnode: entry on the fallback list drained by the release worker;
- *	overlays @twork.next only, so @twork.func stays valid on both paths
- * @release: the release function given to kref_async_defer()
- * @kref_release: the release function given to kref_put_async()
- * @kref: the count passed to @kref_release
  *
- * The node is scratch space: it is written only once the count has hit
- * zero, so it needs no initialisation and costs 32 bytes on 64-bit, no
- * more than a struct work_struct without lockdep.  Its fields are private
- * to lib/kref_async.c.
+ * Costs 32 bytes on 64-bit, no more than a struct work_struct without
+ * lockdep.  It must be zeroed before its first use, as it is in any
+ * object from kzalloc(), or set up with kref_async_node_init(): a node
+ * that is deferred while still pending is refused, and a zeroed node is
+ * how a node that is not pending looks.  It is written only once the
+ * count has hit zero, and is zeroed again just before the release runs,
+ * so an object whose count is revived can be released again.
  */
 struct kref_async_node {
+	/* private: for lib/kref_async.c only */
 	union {
+		/* task_work entry; @twork.func says how to call the release */
 		struct callback_head	twork;
+		/* the worker's list; overlays @twork.next only */
 		struct llist_node	lnode;
 	};
 	union {
@@ -50,10 +57,19 @@ struct kref_async_node {
 	struct kref			*kref;
 };
 
+/**
+ * kref_async_node_init - set up a node that was not zero-allocated
+ * @node: the node
+ */
+static inline void kref_async_node_init(struct kref_async_node *node)
+{
+	memset(node, 0, sizeof(*node));
+}
+
 void kref_async_defer(struct kref_async_node *node,
 		      kref_async_release_t release);
-void kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
-			   void (*release)(struct kref *kref));
+void __kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
+			     void (*release)(struct kref *kref));
 void kref_async_flush(void);
 
 /**
@@ -65,27 +81,29 @@ void kref_async_flush(void);
  * Like kref_put(), but when the count hits zero @release does not run in
  * the caller's context.  A user task that will return to user space runs
  * it just before that return, with no locks held and its own mm; any other
- * context (a kthread, an interrupt, a task that is past exit_task_work())
- * hands it to a worker, which kref_async_flush() waits for.
+ * context (a kthread, a user worker such as vhost's, an interrupt, a task
+ * that is past exit_task_work()) hands it to a worker, which
+ * kref_async_flush() waits for.
  *
- * Safe in any context, hard interrupts included; it never sleeps, never
- * allocates and cannot fail.  The module that holds @release is pinned
- * until @release returns.  The count is a plain &struct kref, so
+ * Safe in any context but NMI, hard interrupts included; it never sleeps,
+ * never allocates and cannot fail.  The module that holds @release is
+ * pinned until @release returns.  The count is a plain &struct kref, so
  * kref_init(), kref_get() and kref_get_unless_zero() apply to it as usual.
  *
- * Return: 1 if this put dropped the last reference and the release was
- * deferred, 0 otherwise.  As with kref_put(), a return of 0 says nothing
- * about whether the object is still in memory.
+ * Return: true if this put dropped the last reference, false otherwise.
+ * As with kref_put(), false says nothing about whether the object is
+ * still in memory; true with a warning means the release was refused
+ * (@node still pending, or NMI) and will not run.
  */
-static inline int kref_put_async(struct kref *kref,
-				 void (*release)(struct kref *kref),
-				 struct kref_async_node *node)
+static inline bool kref_put_async(struct kref *kref,
+				  void (*release)(struct kref *kref),
+				  struct kref_async_node *node)
 {
 	if (refcount_dec_and_test(&kref->refcount)) {
-		kref_async_defer_kref(node, kref, release);
-		return 1;
+		__kref_async_defer_kref(node, kref, release);
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 #endif /* _LINUX_KREF_ASYNC_H */

@@ -66,7 +66,7 @@ struct kref_async_test_kind_state {
  * @released_in_wrong_task: sum of the kinds' counters
  * @errors: gate timeouts and failed allocations
  * @gate_timeouts: pending releases that gave up waiting for OPEN_GATE
- * @pad: zero
+ * @victim_released: releases of kref_async_victim.ko that have run
  * @kind: per kind, indexed by enum kref_async_test_kind
  */
 struct kref_async_test_state {
@@ -75,7 +75,7 @@ struct kref_async_test_state {
 	__u32 released_in_wrong_task;
 	__u32 errors;
 	__u32 gate_timeouts;
-	__u32 pad;
+	__u32 victim_released;
 	struct kref_async_test_kind_state kind[KREF_ASYNC_TEST_NR_KINDS];
 };
 
@@ -96,5 +96,10 @@ struct kref_async_test_state {
 #define KREF_ASYNC_TEST_OPEN_GATE	_IO(KREF_ASYNC_TEST_IOC, 5)
 /* kref_async_flush() */
 #define KREF_ASYNC_TEST_FLUSH		_IO(KREF_ASYNC_TEST_IOC, 6)
+
+#ifdef __KERNEL__
+/* For kref_async_victim.ko: counts one of its releases as run. */
+void kref_async_test_note_victim(void);
+#endif
 
 #endif /* _KREF_ASYNC_TEST_H */

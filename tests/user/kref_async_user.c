@@ -28,11 +28,14 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kref_async_test.h"
 
 #define MODULE_PATH	"/" KREF_ASYNC_TEST_NAME ".ko"
+#define VICTIM_NAME	"kref_async_victim"
+#define VICTIM_PATH	"/" VICTIM_NAME ".ko"
 #define NR_PENDING	64
 #define NR_REPEAT	100
 
@@ -403,6 +406,131 @@ static void test_unload(void)
 	      i > 20 ? 20 : i);
 }
 
+/* Load kref_async_victim.ko with @params: 0 or the errno. */
+static int load_victim(const char *params)
+{
+	int fd, err = 0;
+
+	fd = open(VICTIM_PATH, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (syscall(SYS_finit_module, fd, params, 0))
+		err = errno;
+	close(fd);
+	return err;
+}
+
+static int unload_victim(void)
+{
+	return syscall(SYS_delete_module, VICTIM_NAME, O_NONBLOCK) ? errno : 0;
+}
+
+/* Releases of kref_async_victim.ko that have run, -1 on error. */
+static long victim_released(void)
+{
+	struct kref_async_test_state st;
+	int fd = open_dev();
+	long n = -1;
+
+	if (fd >= 0 && !get_state(fd, &st))
+		n = st.victim_released;
+	if (fd >= 0)
+		close(fd);
+	return n;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Module lifetimes.  A module whose init makes a final put of its own
+ * object and then fails: the loader frees it whatever its refcount, so
+ * the release must have run by then, not on this task's way back to user
+ * space.  A module whose exit puts X, whose release puts Y: both must
+ * have run before the module is freed.  Either release run later executes
+ * freed text, and the guest panics.
+ */
+static void test_module_lifetimes(void)
+{
+	long before = victim_released(), after;
+	int err;
+
+	err = load_victim("mode=1");
+	after = victim_released();
+	check(err == ENOEXEC && before >= 0 && after == before + 1,
+	      "module.init-fails",
+	      "finit_module: %s; %ld release(s) of the failed module ran before it returned",
+	      strerror(err), after - before);
+
+	before = victim_released();
+	err = load_victim("mode=2");
+	if (!check(!err, "module.exit-chain.load", "finit_module: %s",
+		   strerror(err)))
+		return;
+	err = unload_victim();
+	after = victim_released();
+	check(!err && after == before + 1, "module.exit-chain",
+	      "delete_module: %s; %ld of 1 chained release(s) ran before it returned",
+	      strerror(err), after - before);
+}
+
+/*
+ * Unloading a module waits for its own pending releases only: with a
+ * release of kref_async_test.ko blocked in a worker, kref_async_victim.ko
+ * (which has none) must unload at once.  A child opens the gate after
+ * GATE_DELAY seconds, so that a loader that waits for every module's
+ * releases shows as a slow unload rather than a hang.
+ */
+#define GATE_DELAY	4
+
+static void test_module_unrelated_unload(void)
+{
+	unsigned int n = 1;
+	double t0, elapsed;
+	int fd, err, status;
+	pid_t child;
+
+	fd = open_dev();
+	if (fd < 0 || ioctl(fd, KREF_ASYNC_TEST_QUEUE_PENDING, &n)) {
+		check(false, "module.unrelated-unload", "QUEUE_PENDING: %s",
+		      strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	err = load_victim("mode=0");
+	if (err) {
+		check(false, "module.unrelated-unload", "finit_module: %s",
+		      strerror(err));
+		ioctl(fd, KREF_ASYNC_TEST_OPEN_GATE);
+		close(fd);
+		return;
+	}
+	child = fork();
+	if (!child) {
+		sleep(GATE_DELAY);
+		ioctl(fd, KREF_ASYNC_TEST_OPEN_GATE);
+		_exit(0);
+	}
+	t0 = now_s();
+	err = unload_victim();
+	elapsed = now_s() - t0;
+	check(!err && elapsed < 1.0, "module.unrelated-unload",
+	      "delete_module of a module with no releases: %s after %.2f s, with one of another module blocked for %d s",
+	      strerror(err), elapsed, GATE_DELAY);
+	if (child > 0)
+		waitpid(child, &status, 0);
+	else
+		ioctl(fd, KREF_ASYNC_TEST_OPEN_GATE);
+	ioctl(fd, KREF_ASYNC_TEST_FLUSH);
+	close(fd);
+}
+
 /*
  * (4) The same, NR_CYCLES times over: load, queue releases from a kthread,
  * see the unload refused, let the releases run, unload.  Every cycle must
@@ -526,6 +654,8 @@ int main(void)
 		test_task_work();
 		test_exit(true);
 		test_exit(false);
+		test_module_lifetimes();
+		test_module_unrelated_unload();
 		test_unload();
 		test_unload_cycles();
 	}

@@ -25,7 +25,7 @@ if [ $rc -ne 0 ] || [ ! -f "$page" ]; then
 	exit 1
 fi
 missing=
-for sym in kref_put_async kref_async_defer kref_async_defer_kref kref_async_flush kref_async_node; do
+for sym in kref_put_async kref_async_defer kref_async_flush kref_async_node_init kref_async_node; do
 	grep -q "$sym" "$page" || missing="$missing $sym"
 done
 if [ -n "$missing" ]; then

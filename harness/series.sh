@@ -60,7 +60,8 @@ print(f"  drain, 2 producers        {m('drain2_ops.async')/1e6:>9.2f}M          
 print(f"  bytes per object          {m('bytes.kref_async_node'):>10.0f}            {m('bytes.work_struct'):>10.0f}  {m('bytes.delayed_work'):>14.0f}  {m('bytes.rcu_head'):>8.0f}")
 print()
 for k, g in d["goals"].items():
-    print(f"  {k:<26} {g['value']:.3f} (goal {g['goal']}: {'met' if g['met'] else 'not met'})")
+    v = "-" if g["value"] is None else f"{g['value']:.3f}"
+    print(f"  {k:<26} {v} (goal {g['goal']}: {'met' if g['met'] else 'not met'})")
 PY
 )
 fi

@@ -77,21 +77,23 @@ struct kref_async_drain {
 
 /*
  * The worker's pending releases on one CPU: a stack, taken whole by the
- * drain that the put finding it empty queues (@drains[@kick]).  @mod is
+ * drain that the put finding it empty queues, one that is not @busy with
+ * a batch.  If all are, the put sets @orphan instead, and the first drain
+ * to finish its batch takes the list in the same execution.  @mod is
  * pinned once for the whole batch, by its first put whose release lives
  * in a module: the other releases of the batch that live there take no
  * reference of their own, so a burst of puts costs neither a module
  * lookup nor an atomic on the module's shared count per object.  @lock is
  * taken with interrupts off by the puts on this CPU and by the drains, so
- * that the list and its pin are taken together, and @kick and @busy
+ * that the list and its pin are taken together, and @busy and @orphan
  * change with them; it is contended only while a drain takes the list.
  */
 struct kref_async_cpu {
 	raw_spinlock_t		lock;
 	struct llist_head	list;
 	struct module		*mod;
-	unsigned int		kick;
 	unsigned long		busy;
+	bool			orphan;
 	struct kref_async_drain	drains[KREF_ASYNC_DRAINS];
 };
 
@@ -126,10 +128,16 @@ static struct module *kref_async_pin(void *fn, bool *live)
 	mod = __module_text_address((unsigned long)fn);
 	if (!mod)
 		return NULL;
-	if (!try_module_get(mod))
+	/*
+	 * try_module_get() fails once an unload has dropped the count, which
+	 * it does before it marks the module GOING: not live either way.
+	 */
+	if (!try_module_get(mod)) {
 		__module_get(mod);
-	if (READ_ONCE(mod->state) != MODULE_STATE_LIVE)
 		*live = false;
+	} else if (READ_ONCE(mod->state) != MODULE_STATE_LIVE) {
+		*live = false;
+	}
 	return mod;
 }
 
@@ -333,15 +341,21 @@ static enum kref_async_pin kref_async_keep(struct module *mod, bool live)
 	return KREF_ASYNC_OWN_PIN;
 }
 
-/* The index of an idle drain of @kc, or the next one in turn if none is. */
+static_assert(KREF_ASYNC_DRAINS <= BITS_PER_LONG);
+
+/*
+ * The drain to kick for a new batch of @kc: an idle one, or none
+ * (KREF_ASYNC_DRAINS) if all are busy, and then the first to finish
+ * takes the batch.  A busy drain is not kicked: its batch may be blocked
+ * in a release for as long as that release takes.
+ */
 static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
 {
 	unsigned int idx = find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);
 
-	if (idx < KREF_ASYNC_DRAINS)
-		return idx;
-	kc->kick = (kc->kick + 1) % KREF_ASYNC_DRAINS;
-	return kc->kick;
+	if (idx >= KREF_ASYNC_DRAINS)
+		kc->orphan = true;
+	return idx;
 }
 
 /*
@@ -359,11 +373,9 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	unsigned int idx;
 	bool live = true;
 	bool first;
-	int cpu;
 
 	local_irq_save(flags);
-	cpu = smp_processor_id();
-	kc = per_cpu_ptr(&kref_async_cpus, cpu);
+	kc = this_cpu_ptr(&kref_async_cpus);
 	raw_spin_lock(&kc->lock);
 	if (pin == KREF_ASYNC_BATCH_PIN && !kref_async_batch_covers(kc->mod, fn)) {
 		mod = kref_async_pin(fn, &live);
@@ -374,15 +386,15 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	}
 	init_task_work(&node->twork, kref_async_call(kref, pin));
 	first = __llist_add(&node->lnode, &kc->list);
-	idx = first ? kref_async_pick_drain(kc) : 0;
+	idx = first ? kref_async_pick_drain(kc) : KREF_ASYNC_DRAINS;
 	raw_spin_unlock(&kc->lock);
 	/*
 	 * Only the put that finds the list empty kicks a drain; the others
-	 * ride along in the same batch.  The drain it picks is one that is
-	 * not running a batch, if there is one.
+	 * ride along in the same batch.  The work is unbound: it runs on any
+	 * CPU, taking this CPU's list.
 	 */
-	if (first)
-		queue_work_on(cpu, system_dfl_wq, &kc->drains[idx].work);
+	if (idx < KREF_ASYNC_DRAINS)
+		queue_work(system_dfl_wq, &kc->drains[idx].work);
 	local_irq_restore(flags);
 }
 
@@ -393,7 +405,7 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
  */
 static bool kref_async_task_work_ok(struct task_struct *task)
 {
-	if (in_interrupt() || (task->flags & PF_KTHREAD))
+	if (!in_task() || (task->flags & PF_KTHREAD))
 		return false;
 	return (task->flags & (PF_USER_WORKER | PF_IO_WORKER)) != PF_USER_WORKER;
 }
@@ -491,36 +503,46 @@ static void kref_async_work_fn(struct work_struct *work)
 	struct kref_async_cpu *kc = d->kc;
 	struct kref_async_node *node, *next;
 	struct llist_node *batch;
-	unsigned int count = 0;
+	unsigned int count;
 	unsigned long flags;
 	struct module *mod;
 
 	raw_spin_lock_irqsave(&kc->lock, flags);
-	batch = __llist_del_all(&kc->list);
-	mod = kc->mod;
-	kc->mod = NULL;
-	/* From now on the next batch kicks another drain, if one is idle. */
-	if (batch)
+	do {
+		batch = __llist_del_all(&kc->list);
+		mod = kc->mod;
+		kc->mod = NULL;
+		kc->orphan = false;
+		if (!batch)
+			break;
+		/* The next batch now kicks another drain, if one is idle. */
 		__set_bit(d->idx, &kc->busy);
-	raw_spin_unlock_irqrestore(&kc->lock, flags);
-	if (!batch)
-		return;
+		raw_spin_unlock_irqrestore(&kc->lock, flags);
 
-	/*
-	 * Each release frees its node: fetch the link first.  Releases put
-	 * in the meantime start a new batch, which another drain takes.
-	 */
-	llist_for_each_entry_safe(node, next, batch, lnode) {
-		node->twork.func(&node->twork);
-		count++;
-		cond_resched();
-	}
-	/* The batch's releases have all returned. */
-	module_put(mod);
-	raw_spin_lock_irqsave(&kc->lock, flags);
-	__clear_bit(d->idx, &kc->busy);
+		/*
+		 * Each release frees its node: fetch the link first.  Releases
+		 * put in the meantime start a new batch, which another drain
+		 * takes.
+		 */
+		count = 0;
+		llist_for_each_entry_safe(node, next, batch, lnode) {
+			node->twork.func(&node->twork);
+			count++;
+			cond_resched();
+		}
+		/* The batch's releases have all returned. */
+		module_put(mod);
+		trace_kref_async_drain(count);
+
+		raw_spin_lock_irqsave(&kc->lock, flags);
+		__clear_bit(d->idx, &kc->busy);
+		/*
+		 * A batch that found every drain busy waits for the first to
+		 * finish: take it now, so that kref_async_flush(), which waits
+		 * for this execution, waits for it too.
+		 */
+	} while (kc->orphan);
 	raw_spin_unlock_irqrestore(&kc->lock, flags);
-	trace_kref_async_drain(count);
 }
 
 /**
@@ -580,52 +602,84 @@ early_initcall(kref_async_init_cpus);
 
 #ifdef CONFIG_MODULES
 /*
- * Give each module a record when it starts loading, and when it goes
- * (after its exit function, or after a failed init) wait for the
- * releases counted there: those put while it was not live, which no
- * module reference could keep.  A release that such a release puts in
- * turn is counted before its parent's count drops, so chains are waited
- * for too.  Only this module's releases are waited for.
+ * Each module gets a record when it starts loading.  When it goes (after
+ * its exit function, or after a failed init) the record is dropped once
+ * the releases counted there have returned: those put while it was not
+ * live, which no module reference could keep.  A release that such a
+ * release puts in turn is counted before its parent's count drops, so
+ * chains are waited for too.  Only this module's count is waited for.
  */
-static int kref_async_module_notify(struct notifier_block *nb,
-				    unsigned long action, void *data)
+static void kref_async_mod_add(struct module *mod)
 {
-	struct module *mod = data;
+	/* Small, and a module that lacked it could not be waited for. */
+	struct kref_async_mod *m = kzalloc(sizeof(*m), GFP_KERNEL | __GFP_NOFAIL);
+
+	m->mod = mod;
+	spin_lock(&kref_async_mods_lock);
+	hash_add_rcu(kref_async_mods, &m->hnode, (unsigned long)mod);
+	spin_unlock(&kref_async_mods_lock);
+}
+
+static void kref_async_mod_drop(struct module *mod)
+{
 	struct kref_async_mod *m;
 
-	switch (action) {
-	case MODULE_STATE_COMING:
-		m = kzalloc(sizeof(*m), GFP_KERNEL);
-		if (!m)
-			return notifier_from_errno(-ENOMEM);
-		m->mod = mod;
-		spin_lock(&kref_async_mods_lock);
-		hash_add_rcu(kref_async_mods, &m->hnode, (unsigned long)mod);
-		spin_unlock(&kref_async_mods_lock);
-		break;
-	case MODULE_STATE_GOING:
-		spin_lock(&kref_async_mods_lock);
-		m = kref_async_mod_find(mod);
-		spin_unlock(&kref_async_mods_lock);
-		if (!m)
-			break;
-		wait_var_event(&m->pending, !atomic_read(&m->pending));
-		spin_lock(&kref_async_mods_lock);
-		hash_del_rcu(&m->hnode);
-		spin_unlock(&kref_async_mods_lock);
-		kfree_rcu(m, rcu);
-		break;
-	}
+	spin_lock(&kref_async_mods_lock);
+	m = kref_async_mod_find(mod);
+	spin_unlock(&kref_async_mods_lock);
+	if (!m)
+		return;
+	wait_var_event(&m->pending, !atomic_read(&m->pending));
+	spin_lock(&kref_async_mods_lock);
+	hash_del_rcu(&m->hnode);
+	spin_unlock(&kref_async_mods_lock);
+	kfree_rcu(m, rcu);
+}
+
+/*
+ * Runs first: the record must exist before any other COMING notifier
+ * runs code of the module (KUnit runs a test module's suites there).  It
+ * sees GOING first too, and acts on it only when that undoes a COMING
+ * that another notifier failed: the module is then still COMING, and the
+ * last notifier below is not called.
+ */
+static int kref_async_module_first(struct notifier_block *nb,
+				   unsigned long action, void *data)
+{
+	struct module *mod = data;
+
+	if (action == MODULE_STATE_COMING)
+		kref_async_mod_add(mod);
+	else if (action == MODULE_STATE_GOING &&
+		 READ_ONCE(mod->state) == MODULE_STATE_COMING)
+		kref_async_mod_drop(mod);
 	return NOTIFY_OK;
 }
 
-static struct notifier_block kref_async_module_nb = {
-	.notifier_call = kref_async_module_notify,
+/* Runs last: every other GOING notifier may still run the module's code. */
+static int kref_async_module_last(struct notifier_block *nb,
+				  unsigned long action, void *data)
+{
+	if (action == MODULE_STATE_GOING)
+		kref_async_mod_drop(data);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block kref_async_module_first_nb = {
+	.notifier_call = kref_async_module_first,
+	.priority = INT_MAX,
+};
+
+static struct notifier_block kref_async_module_last_nb = {
+	.notifier_call = kref_async_module_last,
+	.priority = INT_MIN,
 };
 
 static int __init kref_async_init(void)
 {
-	return register_module_notifier(&kref_async_module_nb);
+	int ret = register_module_notifier(&kref_async_module_first_nb);
+
+	return ret ?: register_module_notifier(&kref_async_module_last_nb);
 }
 core_initcall(kref_async_init);
 #endif

@@ -766,22 +766,33 @@ static void kref_async_test_nmi_refused(struct kunit *test)
 }
 
 /*
- * The node of an object that was not zero-allocated works once
- * kref_async_node_init() has set it up, whatever the memory held before.
+ * kref_async_node_init() makes any memory a node that is not pending: here
+ * the memory holds a copy of a node that is, which a deferral would
+ * refuse.  Revived after its release, the object can be released again.
  */
 static void kref_async_test_node_init(struct kunit *test)
 {
+	struct ka_batch *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
 	struct ka_obj *obj = kunit_kmalloc(test, sizeof(*obj), GFP_KERNEL);
+	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
 
+	KUNIT_ASSERT_NOT_NULL(test, b);
 	KUNIT_ASSERT_NOT_NULL(test, obj);
-	memset(obj, 0xa5, sizeof(*obj));
+	KUNIT_ASSERT_TRUE(test, ka_park_all(b));
+	KUNIT_ASSERT_TRUE(test, refcount_dec_and_test(&raw.users));
+	kref_async_defer(&raw.node, ka_raw_release);
+
+	memset(obj, 0, sizeof(*obj));
 	kref_init(&obj->ref);
-	atomic_set(&obj->released, 0);
+	memcpy(&obj->node, &raw.node, sizeof(obj->node));
 	kref_async_node_init(&obj->node);
 	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj->ref, ka_release, &obj->node));
+
+	ka_unpark_worker(b);
 	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
 	ka_expect_released_once(test, obj);
-	/* revived after its release, it can be released again */
+
 	kref_init(&obj->ref);
 	KUNIT_EXPECT_TRUE(test, kref_put_async(&obj->ref, ka_release, &obj->node));
 	kref_async_flush();

@@ -39,8 +39,9 @@ typedef void (*kref_async_release_t)(struct kref_async_node *node);
  * object from kzalloc(), or set up with kref_async_node_init(): a node
  * that is deferred while still pending is refused, and a zeroed node is
  * how a node that is not pending looks.  It is written only once the
- * count has hit zero, and is zeroed again just before the release runs,
- * so an object whose count is revived can be released again.
+ * count has hit zero; the field that marks it pending is cleared just
+ * before the release runs, so an object whose count is revived can be
+ * released again.
  */
 struct kref_async_node {
 	/* private: for lib/kref_async.c only */

@@ -132,6 +132,65 @@ static int tw_round(int fd, unsigned int round)
 	return 0;
 }
 
+/*
+ * The cost of the task_work path per operation, from this task: a system
+ * call whose final put defers its release with task_work, against the
+ * same call releasing synchronously; and, for scale, close(2) of a file
+ * whose last fput() defers __fput() the same way, against a close() that
+ * is not the last.
+ */
+#define TW_COST_OPS	2000
+#define TW_COST_FDS	500
+
+static int tw_cost(int fd, unsigned int round)
+{
+	static int fds[TW_COST_FDS];
+	unsigned long long t0, t_async, t_sync, t_final = 0, t_nonfinal = 0;
+	int i, j, null_fd;
+
+	t0 = now_ns();
+	for (i = 0; i < TW_COST_OPS; i++)
+		if (ioctl(fd, KREF_ASYNC_BENCH_PUT_LOCKED))
+			return -errno;
+	t_async = now_ns() - t0;
+	t0 = now_ns();
+	for (i = 0; i < TW_COST_OPS; i++)
+		if (ioctl(fd, KREF_ASYNC_BENCH_PUT_SYNC))
+			return -errno;
+	t_sync = now_ns() - t0;
+
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null_fd < 0)
+		return -errno;
+	for (j = 0; j < TW_COST_OPS / TW_COST_FDS; j++) {
+		for (i = 0; i < TW_COST_FDS; i++) {
+			fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (fds[i] < 0)
+				return -errno;
+		}
+		t0 = now_ns();
+		for (i = 0; i < TW_COST_FDS; i++)
+			close(fds[i]);
+		t_final += now_ns() - t0;
+		for (i = 0; i < TW_COST_FDS; i++) {
+			fds[i] = dup(null_fd);
+			if (fds[i] < 0)
+				return -errno;
+		}
+		t0 = now_ns();
+		for (i = 0; i < TW_COST_FDS; i++)
+			close(fds[i]);
+		t_nonfinal += now_ns() - t0;
+	}
+	close(null_fd);
+	report("BENCH: tw_put_ns.async %u %llu\n", round, t_async / TW_COST_OPS);
+	report("BENCH: tw_put_ns.sync %u %llu\n", round, t_sync / TW_COST_OPS);
+	report("BENCH: close_ns.final %u %llu\n", round, t_final / TW_COST_OPS);
+	report("BENCH: close_ns.nonfinal %u %llu\n", round,
+	       t_nonfinal / TW_COST_OPS);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned int rounds = DEFAULT_ROUNDS, r;
@@ -173,6 +232,8 @@ int main(int argc, char **argv)
 			finish(msg);
 		}
 		ret = tw_round(fd, r);
+		if (!ret)
+			ret = tw_cost(fd, r);
 		if (ret) {
 			snprintf(msg, sizeof(msg), "task_work round %u: %s", r,
 				 strerror(-ret));

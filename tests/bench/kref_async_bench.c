@@ -28,6 +28,7 @@
 #include <linux/atomic.h>
 #include <linux/completion.h>
 #include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
@@ -178,8 +179,11 @@ static void kab_arm(int n)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		kref_init(&kab_objs[i].kref);
+		/* the union held another variant's state */
+		kref_async_node_init(&kab_objs[i].node);
+	}
 	atomic_set(&kab_released, 0);
 	WRITE_ONCE(kab_target, n);
 	WRITE_ONCE(kab_t_last, 0);
@@ -429,6 +433,58 @@ static int kab_bench_latency(u32 round, enum kab_variant v, u64 *lat)
 	return 0;
 }
 
+/*
+ * 5. Head of line: a release that sleeps KAB_HOL_SLOW_MS has started when
+ * KAB_HOL_OBJS short ones are put on the same CPU; how long do they wait?
+ */
+#define KAB_HOL_OBJS		1000
+#define KAB_HOL_SLOW_MS		100
+
+static DECLARE_COMPLETION(kab_slow_started);
+
+static void kab_release_slow(struct kref *kref)
+{
+	complete(&kab_slow_started);
+	msleep(KAB_HOL_SLOW_MS);
+	kab_done(container_of(kref, struct kab_obj, kref));
+}
+
+static int kab_bench_hol(u32 round, u64 *lat)
+{
+	struct kab_obj *slow = &kab_objs[KAB_HOL_OBJS];
+	int i, ret;
+
+	kab_arm(KAB_HOL_OBJS + 1);
+	reinit_completion(&kab_slow_started);
+	migrate_disable();
+	slow->t_put = ktime_get_ns();
+	kref_put_async(&slow->kref, kab_release_slow, &slow->node);
+	if (!wait_for_completion_timeout(&kab_slow_started, KAB_WAIT)) {
+		migrate_enable();
+		pr_err("BENCH: ERROR the slow release never started\n");
+		return -ETIMEDOUT;
+	}
+	for (i = 0; i < KAB_HOL_OBJS; i++) {
+		kab_objs[i].t_put = ktime_get_ns();
+		kref_put_async(&kab_objs[i].kref, kab_release_kref,
+			       &kab_objs[i].node);
+	}
+	migrate_enable();
+	ret = kab_wait_all();
+	if (ret)
+		return ret;
+	for (i = 0; i < KAB_HOL_OBJS; i++)
+		lat[i] = kab_objs[i].t_rel - kab_objs[i].t_put;
+	sort(lat, KAB_HOL_OBJS, sizeof(*lat), kab_cmp_u64, NULL);
+	pr_info("BENCH: hol_p50_ns.async %u %llu\n", round,
+		lat[KAB_HOL_OBJS / 2]);
+	pr_info("BENCH: hol_p99_ns.async %u %llu\n", round,
+		lat[KAB_HOL_OBJS * 99 / 100]);
+	pr_info("BENCH: hol_slow_ns.async %u %llu\n", round,
+		slow->t_rel - slow->t_put);
+	return 0;
+}
+
 struct kab_round {
 	u32			round;
 	int			ret;
@@ -467,6 +523,7 @@ static int kab_round_fn(void *data)
 		if (ret)
 			goto out;
 	}
+	ret = kab_bench_hol(r->round, lat);
 out:
 	kfree(lat);
 	r->ret = ret;
@@ -520,6 +577,15 @@ static long kab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		kab_tw_put_tid = task_pid_nr(current);
 		o->t_put = ktime_get_ns();
 		kref_put_async(&o->kref, kab_release_tw, &o->node);
+		mutex_unlock(&kab_put_lock);
+		return 0;
+	case KREF_ASYNC_BENCH_PUT_SYNC:
+		mutex_lock(&kab_put_lock);
+		kref_init(&o->kref);
+		o->rel_task = NULL;
+		kab_tw_put_tid = task_pid_nr(current);
+		o->t_put = ktime_get_ns();
+		kref_put(&o->kref, kab_release_tw);
 		mutex_unlock(&kab_put_lock);
 		return 0;
 	case KREF_ASYNC_BENCH_GET_LAST:

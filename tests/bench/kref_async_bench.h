@@ -41,5 +41,7 @@ struct kref_async_bench_last {
 #define KREF_ASYNC_BENCH_GET_LAST	_IOR('K', 0x42, struct kref_async_bench_last)
 /* Print the deferral state sizes. */
 #define KREF_ASYNC_BENCH_SIZES		_IO('K', 0x43)
+/* PUT_LOCKED with a synchronous kref_put(): the baseline of its cost. */
+#define KREF_ASYNC_BENCH_PUT_SYNC	_IO('K', 0x44)
 
 #endif /* _KREF_ASYNC_BENCH_H */

@@ -338,6 +338,8 @@ void kref_async_test_note_victim(void)
 {
 	mutex_lock(&kat_release_lock);
 	kat_state.victim_released++;
+	if (current->flags & PF_WQ_WORKER)
+		kat_state.victim_in_worker++;
 	mutex_unlock(&kat_release_lock);
 }
 EXPORT_SYMBOL_GPL(kref_async_test_note_victim);

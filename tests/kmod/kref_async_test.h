@@ -68,6 +68,8 @@ struct kref_async_test_kind_state {
  * @gate_timeouts: pending releases that gave up waiting for OPEN_GATE
  * @victim_released: releases of kref_async_victim.ko that have run
  * @kind: per kind, indexed by enum kref_async_test_kind
+ * @victim_in_worker: those of them that ran in a workqueue worker
+ * @pad: zero
  */
 struct kref_async_test_state {
 	__u32 created;
@@ -77,6 +79,8 @@ struct kref_async_test_state {
 	__u32 gate_timeouts;
 	__u32 victim_released;
 	struct kref_async_test_kind_state kind[KREF_ASYNC_TEST_NR_KINDS];
+	__u32 victim_in_worker;
+	__u32 pad;
 };
 
 /* 0xB0 is set aside for devices in development (ioctl-number.rst). */

@@ -425,15 +425,18 @@ static int unload_victim(void)
 	return syscall(SYS_delete_module, VICTIM_NAME, O_NONBLOCK) ? errno : 0;
 }
 
-/* Releases of kref_async_victim.ko that have run, -1 on error. */
-static long victim_released(void)
+/*
+ * Releases of kref_async_victim.ko that have run, -1 on error; with
+ * @in_worker, only those that ran in a workqueue worker.
+ */
+static long victim_released(bool in_worker)
 {
 	struct kref_async_test_state st;
 	int fd = open_dev();
 	long n = -1;
 
 	if (fd >= 0 && !get_state(fd, &st))
-		n = st.victim_released;
+		n = in_worker ? st.victim_in_worker : st.victim_released;
 	if (fd >= 0)
 		close(fd);
 	return n;
@@ -457,23 +460,31 @@ static double now_s(void)
  */
 static void test_module_lifetimes(void)
 {
-	long before = victim_released(), after;
+	long before = victim_released(false), after;
+	long wbefore = victim_released(true), wafter;
 	int err;
 
+	/*
+	 * Run by this task's task_work, the release would run after the
+	 * module is freed, on the way back from finit_module(): it must have
+	 * run in a worker before that.
+	 */
 	err = load_victim("mode=1");
-	after = victim_released();
-	check(err == ENOEXEC && before >= 0 && after == before + 1,
+	after = victim_released(false);
+	wafter = victim_released(true);
+	check(err == ENOEXEC && before >= 0 && after == before + 1 &&
+	      wafter == wbefore + 1,
 	      "module.init-fails",
-	      "finit_module: %s; %ld release(s) of the failed module ran before it returned",
-	      strerror(err), after - before);
+	      "finit_module: %s; %ld release(s) of the failed module ran before it returned, %ld in a worker",
+	      strerror(err), after - before, wafter - wbefore);
 
-	before = victim_released();
+	before = victim_released(false);
 	err = load_victim("mode=2");
 	if (!check(!err, "module.exit-chain.load", "finit_module: %s",
 		   strerror(err)))
 		return;
 	err = unload_victim();
-	after = victim_released();
+	after = victim_released(false);
 	check(!err && after == before + 1, "module.exit-chain",
 	      "delete_module: %s; %ld of 1 chained release(s) ran before it returned",
 	      strerror(err), after - before);

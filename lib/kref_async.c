@@ -99,6 +99,15 @@ struct kref_async_cpu {
 
 static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
 
+static bool kref_async_mod_live(struct module *mod)
+{
+#ifdef CONFIG_MODULES
+	return READ_ONCE(mod->state) == MODULE_STATE_LIVE;
+#else
+	return true;
+#endif
+}
+
 /*
  * Pin the module that holds @fn until the release has returned, as
  * __fput() keeps fops->owner until after ->release().  The module is
@@ -135,7 +144,7 @@ static struct module *kref_async_pin(void *fn, bool *live)
 	if (!try_module_get(mod)) {
 		__module_get(mod);
 		*live = false;
-	} else if (READ_ONCE(mod->state) != MODULE_STATE_LIVE) {
+	} else if (!kref_async_mod_live(mod)) {
 		*live = false;
 	}
 	return mod;

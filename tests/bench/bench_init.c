@@ -142,22 +142,41 @@ static int tw_round(int fd, unsigned int round)
 #define TW_COST_OPS	2000
 #define TW_COST_FDS	500
 
+/* Nanoseconds for TW_COST_OPS calls of ioctl @cmd, or 0 on error. */
+static unsigned long long time_ioctls(int fd, unsigned long cmd)
+{
+	unsigned long long t0 = now_ns();
+	int i;
+
+	for (i = 0; i < TW_COST_OPS; i++)
+		if (ioctl(fd, cmd))
+			return 0;
+	return now_ns() - t0;
+}
+
+/* Nanoseconds to close the @n descriptors of @fds. */
+static unsigned long long time_closes(const int *fds, int n)
+{
+	unsigned long long t0 = now_ns();
+	int i;
+
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return now_ns() - t0;
+}
+
 static int tw_cost(int fd, unsigned int round)
 {
 	static int fds[TW_COST_FDS];
-	unsigned long long t0, t_async, t_sync, t_final = 0, t_nonfinal = 0;
+	unsigned long long t_async, t_sync, t_final = 0, t_nonfinal = 0;
 	int i, j, null_fd;
 
-	t0 = now_ns();
-	for (i = 0; i < TW_COST_OPS; i++)
-		if (ioctl(fd, KREF_ASYNC_BENCH_PUT_LOCKED))
-			return -errno;
-	t_async = now_ns() - t0;
-	t0 = now_ns();
-	for (i = 0; i < TW_COST_OPS; i++)
-		if (ioctl(fd, KREF_ASYNC_BENCH_PUT_SYNC))
-			return -errno;
-	t_sync = now_ns() - t0;
+	t_async = time_ioctls(fd, KREF_ASYNC_BENCH_PUT_LOCKED);
+	if (!t_async)
+		return -errno;
+	t_sync = time_ioctls(fd, KREF_ASYNC_BENCH_PUT_SYNC);
+	if (!t_sync)
+		return -errno;
 
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null_fd < 0)
@@ -168,19 +187,13 @@ static int tw_cost(int fd, unsigned int round)
 			if (fds[i] < 0)
 				return -errno;
 		}
-		t0 = now_ns();
-		for (i = 0; i < TW_COST_FDS; i++)
-			close(fds[i]);
-		t_final += now_ns() - t0;
+		t_final += time_closes(fds, TW_COST_FDS);
 		for (i = 0; i < TW_COST_FDS; i++) {
 			fds[i] = dup(null_fd);
 			if (fds[i] < 0)
 				return -errno;
 		}
-		t0 = now_ns();
-		for (i = 0; i < TW_COST_FDS; i++)
-			close(fds[i]);
-		t_nonfinal += now_ns() - t0;
+		t_nonfinal += time_closes(fds, TW_COST_FDS);
 	}
 	close(null_fd);
 	report("BENCH: tw_put_ns.async %u %llu\n", round, t_async / TW_COST_OPS);

@@ -559,6 +559,23 @@ static void kab_release_tw(struct kref *kref)
 	WRITE_ONCE(o->rel_task, current);
 }
 
+/* A final put of the task_work object under kab_put_lock, from this task. */
+static void kab_put_locked(bool async)
+{
+	struct kab_obj *o = &kab_tw_obj;
+
+	mutex_lock(&kab_put_lock);
+	kref_init(&o->kref);
+	o->rel_task = NULL;
+	kab_tw_put_tid = task_pid_nr(current);
+	o->t_put = ktime_get_ns();
+	if (async)
+		kref_put_async(&o->kref, kab_release_tw, &o->node);
+	else
+		kref_put(&o->kref, kab_release_tw);
+	mutex_unlock(&kab_put_lock);
+}
+
 static long kab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct kab_obj *o = &kab_tw_obj;
@@ -571,22 +588,10 @@ static long kab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			return -EFAULT;
 		return kab_run_round(round);
 	case KREF_ASYNC_BENCH_PUT_LOCKED:
-		mutex_lock(&kab_put_lock);
-		kref_init(&o->kref);
-		o->rel_task = NULL;
-		kab_tw_put_tid = task_pid_nr(current);
-		o->t_put = ktime_get_ns();
-		kref_put_async(&o->kref, kab_release_tw, &o->node);
-		mutex_unlock(&kab_put_lock);
+		kab_put_locked(true);
 		return 0;
 	case KREF_ASYNC_BENCH_PUT_SYNC:
-		mutex_lock(&kab_put_lock);
-		kref_init(&o->kref);
-		o->rel_task = NULL;
-		kab_tw_put_tid = task_pid_nr(current);
-		o->t_put = ktime_get_ns();
-		kref_put(&o->kref, kab_release_tw);
-		mutex_unlock(&kab_put_lock);
+		kab_put_locked(false);
 		return 0;
 	case KREF_ASYNC_BENCH_GET_LAST:
 		memset(&last, 0, sizeof(last));

@@ -64,7 +64,7 @@ for c in $(git -C "$g" rev-list --reverse kref-async-base..HEAD); do
 	name=$(git -C "$g" log -1 --format=%f "$c")
 	name=$(printf '%04d-%s.patch' "$i" "${name:0:52}")
 	if [ ${#modified[@]} -gt 0 ]; then
-		git -C "$g" format-patch -1 --stdout --no-signature --zero-commit \
+		git -C "$g" format-patch -1 --stdout --no-signature --zero-commit --abbrev=9 \
 			-N "$c" -- "${modified[@]}" > "$out/$name"
 	else
 		{ git -C "$g" show -s --format=email "$c"; echo "---"; } > "$out/$name"

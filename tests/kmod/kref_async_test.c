@@ -29,6 +29,7 @@
 #include <linux/mutex.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
+#include <linux/sched/vhost_task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -37,6 +38,12 @@
 /* Generous for a slow TCG guest, yet bounded so a broken test ends. */
 #define KAT_GATE_TIMEOUT	(120 * HZ)
 #define KAT_QUEUE_TIMEOUT	(30 * HZ)
+/*
+ * A vhost task's put must be released by the worker in well under this;
+ * task_work would hold it until the vhost task exits, and that is never
+ * while its device lives.
+ */
+#define KAT_VHOST_TIMEOUT	(10 * HZ)
 
 struct kat_obj {
 	struct kref			kref;
@@ -63,6 +70,14 @@ static DECLARE_COMPLETION(kat_queue_done);
 static struct task_struct *kat_queue_task;
 static u32 kat_queue_count;
 static u32 kat_queue_made;
+
+/*
+ * PUT_FROM_VHOST: the object the vhost task puts, and what the ioctl
+ * waits for.  One at a time, under kat_queue_lock.
+ */
+static struct kat_obj *kat_vhost_obj;
+static DECLARE_COMPLETION(kat_vhost_put_done);
+static DECLARE_COMPLETION(kat_vhost_released);
 
 /* Serialises HOLD on a file. */
 static DEFINE_MUTEX(kat_hold_lock);
@@ -101,8 +116,12 @@ static void kat_release(struct kref *kref)
 		flags |= KREF_ASYNC_TEST_PUT_LOCKED;
 	if (current->flags & PF_KTHREAD)
 		flags |= KREF_ASYNC_TEST_KTHREAD;
-	/* A user task runs its own releases; a kthread cannot run any. */
-	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING)
+	/*
+	 * A user task runs its own releases; a kthread cannot run any, and a
+	 * vhost task must not, as it runs task work only when it exits.
+	 */
+	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING ||
+	    obj->kind == KREF_ASYNC_TEST_KIND_VHOST)
 		wrong_task = same_task;
 	else
 		wrong_task = !same_task;
@@ -127,6 +146,8 @@ static void kat_release(struct kref *kref)
 	ks->lockdep_depth = depth;
 	mutex_unlock(&kat_release_lock);
 
+	if (obj->kind == KREF_ASYNC_TEST_KIND_VHOST)
+		complete(&kat_vhost_released);
 	kfree(obj);
 }
 
@@ -306,6 +327,61 @@ out:
 	return ret;
 }
 
+/* The vhost task's work: the final put, once; then it sleeps. */
+static bool kat_vhost_fn(void *data)
+{
+	struct kat_obj *obj = xchg(&kat_vhost_obj, NULL);
+
+	if (!obj)
+		return false;
+	kat_note_put(KREF_ASYNC_TEST_KIND_VHOST, kat_put(obj));
+	complete(&kat_vhost_put_done);
+	return false;
+}
+
+static void kat_vhost_killed(void *data)
+{
+}
+
+static long kat_put_from_vhost(void)
+{
+	struct vhost_task *vtsk;
+	struct kat_obj *obj;
+	long ret = 0;
+
+	mutex_lock(&kat_queue_lock);
+	obj = kat_create(KREF_ASYNC_TEST_KIND_VHOST);
+	if (!obj) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	reinit_completion(&kat_vhost_put_done);
+	reinit_completion(&kat_vhost_released);
+	WRITE_ONCE(kat_vhost_obj, obj);
+
+	vtsk = vhost_task_create(kat_vhost_fn, kat_vhost_killed, NULL,
+				 KREF_ASYNC_TEST_NAME "-vhost");
+	if (IS_ERR(vtsk)) {
+		ret = PTR_ERR(vtsk);
+		goto out_obj;
+	}
+	vhost_task_start(vtsk);
+	if (!wait_for_completion_timeout(&kat_vhost_put_done, KAT_QUEUE_TIMEOUT))
+		ret = -ETIMEDOUT;
+	else if (!wait_for_completion_timeout(&kat_vhost_released,
+					      KAT_VHOST_TIMEOUT))
+		ret = -ETIME;
+	vhost_task_stop(vtsk);
+out_obj:
+	/* Not put if the vhost task never ran its work (it was killed). */
+	obj = xchg(&kat_vhost_obj, NULL);
+	if (obj)
+		kref_put(&obj->kref, kat_release);
+out:
+	mutex_unlock(&kat_queue_lock);
+	return ret;
+}
+
 static long kat_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -325,6 +401,8 @@ static long kat_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KREF_ASYNC_TEST_FLUSH:
 		kref_async_flush();
 		return 0;
+	case KREF_ASYNC_TEST_PUT_FROM_VHOST:
+		return kat_put_from_vhost();
 	}
 	return -ENOTTY;
 }

@@ -22,6 +22,7 @@ enum kref_async_test_kind {
 	KREF_ASYNC_TEST_KIND_LOCKED,	/* PUT_UNDER_LOCK */
 	KREF_ASYNC_TEST_KIND_HOLD,	/* HOLD: dropped when the file goes */
 	KREF_ASYNC_TEST_KIND_PENDING,	/* QUEUE_PENDING: put by a kthread */
+	KREF_ASYNC_TEST_KIND_VHOST,	/* PUT_FROM_VHOST: put by a vhost task */
 	KREF_ASYNC_TEST_NR_KINDS,
 };
 
@@ -41,7 +42,8 @@ enum kref_async_test_kind {
  * @released_in_put: final puts after which the release had already run,
  *	seen by the putter before it returned (or dropped the put lock)
  * @released_in_wrong_task: releases of a user task's put that ran in
- *	another task, or of a kthread's put that ran in that kthread
+ *	another task, or of a kthread's or vhost task's put that ran in that
+ *	same task
  * @put_tid: task that made the final put of the last released object
  * @release_tid: task the release of that object ran in
  * @flags: KREF_ASYNC_TEST_* seen by that release
@@ -100,6 +102,14 @@ struct kref_async_test_state {
 #define KREF_ASYNC_TEST_OPEN_GATE	_IO(KREF_ASYNC_TEST_IOC, 5)
 /* kref_async_flush() */
 #define KREF_ASYNC_TEST_FLUSH		_IO(KREF_ASYNC_TEST_IOC, 6)
+/*
+ * Start a vhost task (a user worker of the caller's process, as vhost's
+ * VHOST_SET_OWNER does) that drops the last reference of a new object,
+ * then wait, with the vhost task still running, for the release.  0 if
+ * the release ran within the time given; ETIME if it did not, and then
+ * the vhost task is stopped and whatever it left runs on its exit.
+ */
+#define KREF_ASYNC_TEST_PUT_FROM_VHOST	_IO(KREF_ASYNC_TEST_IOC, 7)
 
 #ifdef __KERNEL__
 /* For kref_async_victim.ko: counts one of its releases as run. */

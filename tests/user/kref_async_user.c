@@ -42,6 +42,7 @@
 #define LOCKED	KREF_ASYNC_TEST_KIND_LOCKED
 #define HOLD	KREF_ASYNC_TEST_KIND_HOLD
 #define PENDING	KREF_ASYNC_TEST_KIND_PENDING
+#define VHOST	KREF_ASYNC_TEST_KIND_VHOST
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -241,6 +242,56 @@ static void test_task_work(void)
 	      after.kind[LOCKED].released_in_put - b->released_in_put,
 	      after.kind[LOCKED].released_in_wrong_task -
 	      b->released_in_wrong_task);
+	close(fd);
+}
+
+/*
+ * A vhost task (PF_USER_WORKER) is a thread of this process that never
+ * returns to user space: it runs task work only when it exits, so its
+ * final put must go to the worker, and be released while the vhost task
+ * still runs.
+ */
+static void test_vhost(void)
+{
+	struct kref_async_test_state before, after;
+	struct kref_async_test_kind_state *b, *a;
+	long ret;
+	int fd;
+
+	fd = open_dev();
+	if (fd < 0) {
+		check(false, "vhost", "open %s: %s", KREF_ASYNC_TEST_DEV,
+		      strerror(errno));
+		return;
+	}
+	if (get_state(fd, &before)) {
+		check(false, "vhost", "GET_STATE: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	ret = ioctl(fd, KREF_ASYNC_TEST_PUT_FROM_VHOST);
+	check(!ret, "vhost.released-while-running", "%s",
+	      !ret ? "released by the worker while the vhost task ran" :
+	      errno == ETIME ? "not released while the vhost task ran" :
+	      strerror(errno));
+	if (get_state(fd, &after)) {
+		check(false, "vhost.context", "GET_STATE: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	b = &before.kind[VHOST];
+	a = &after.kind[VHOST];
+	check(a->created - b->created == 1 && a->released - b->released == 1 &&
+	      a->released_in_put == b->released_in_put &&
+	      a->released_in_wrong_task == b->released_in_wrong_task &&
+	      (a->flags & KREF_ASYNC_TEST_KTHREAD),
+	      "vhost.context",
+	      "%u created, %u released, %u inside the put, %u in the vhost task; last put in tid %d, released in tid %d%s",
+	      a->created - b->created, a->released - b->released,
+	      a->released_in_put - b->released_in_put,
+	      a->released_in_wrong_task - b->released_in_wrong_task,
+	      a->put_tid, a->release_tid,
+	      a->flags & KREF_ASYNC_TEST_KTHREAD ? " (a kthread)" : "");
 	close(fd);
 }
 
@@ -663,6 +714,7 @@ int main(void)
 {
 	if (setup_guest() && load_module()) {
 		test_task_work();
+		test_vhost();
 		test_exit(true);
 		test_exit(false);
 		test_module_lifetimes();

@@ -13,7 +13,7 @@ H := harness
 
 .PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
 	compile compile-x86_64 compile-s390 compile-arm64 bench stress stress-short help clean-cache backport-6.12 \
-	test-more e2e-base
+	test-more e2e-base e2e-detector
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
@@ -24,12 +24,13 @@ test:
 
 # What need not gate every change, run before a session ends and shown in
 # the README: the e2e scenario on the unpatched base (its column of the
-# table cannot change with the series), the arm64 compile test (patch 2's
+# table cannot change with the series) and on the series before vfio's
+# conversion with the release-map detector off and on, the arm64 compile test (patch 2's
 # ptdump.c hunks only) and the build of every series commit (bisect);
 # then the series again, whose cover letter gets the e2e table with both
 # columns.  Its results go to results-more, so that those of 'test' stay.
 test-more:
-	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base compile-arm64 bisect series
+	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base e2e-detector compile-arm64 bisect series
 
 # The 6.12 LTS backport leg of 'test' alone.
 backport-6.12:
@@ -53,7 +54,7 @@ series-check:
 export:
 	@$(H)/export.sh
 
-lint logscan docs mutation bisect guest e2e e2e-base kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
+lint logscan docs mutation bisect guest e2e e2e-base e2e-detector kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
 	@$(H)/run.sh $@
 
 compile:
@@ -80,10 +81,10 @@ help:
 	@echo "  make export     bring commits made in that tree back to the repo"
 	@echo "  make series [OUT=dir] [AUTHOR='Name <mail>'] [SIGNOFF=1]   the mail-ready series"
 	@echo "  make series-check   checkpatch + git am of the generated series"
-	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|compile-x86_64|compile-s390|compile-arm64|bisect"
+	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|e2e-base|e2e-detector|compile-x86_64|compile-s390|compile-arm64|bisect"
 	@echo "  make stress     long stress run: 10^7 objects under lockdep + KASAN, then KCSAN (\$$CACHE/out/stress)"
 	@echo "  make stress-short   the short stress run of 'make test' (10^6 objects)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
-	@echo "  make test-more  e2e on the unpatched base, compile-arm64 and bisect: what 'test' leaves out"
+	@echo "  make test-more  e2e on the unpatched base and the detector kernels, compile-arm64 and bisect: what 'test' leaves out"
 	@echo "  make backport-6.12   the 6.12 LTS leg alone: UML KUnit and x86_64/s390 builds on linux-source-6.12"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

@@ -31,66 +31,89 @@ start=$SECONDS
 # nothing.
 tree=$(ASSEMBLE_SUFFIX=-bench "$REPO/harness/assemble.sh")
 base=$(base_dir)
-mkdir -p "$bd" "$kd" "$out"
 
-tinyconfig_kernel "$tree" "$bd" "$out/" "$frag" || die "bench config: $config_error"
+# run_pass BD KD OUT CMDLINE FRAGMENT...: build the kernel in BD and the
+# module in KD, boot them with /init, leave the whole BENCH records of
+# the console in OUT/raw.txt.  Sets build_time and boot_time.
+run_pass() {
+	local bd=$1 kd=$2 out=$3 append=$4 t0=$SECONDS rd console qrc=0 bad f
+	shift 4
+	mkdir -p "$bd" "$kd" "$out"
+	tinyconfig_kernel "$tree" "$bd" "$out/" "$@" || die "bench config: $config_error"
 
-log "building the bench kernel in $bd"
-kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
-	die "kernel build failed ($out/build.log)"
+	log "building the bench kernel in $bd"
+	kmake "$tree" "$bd" "$out/build.log" -j"$JOBS" bzImage modules_prepare modules ||
+		die "kernel build failed ($out/build.log)"
 
-for f in "$src"/Kbuild "$src"/kref_async_bench.[ch]; do
-	cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
-done
-log "building the benchmark module"
-kmake "$tree" "$bd" "$out/kmod.log" -j"$JOBS" M="$kd" modules || die "module build failed ($out/kmod.log)"
-! grep -E 'warning:|WARNING:' "$out/kmod.log" || die "the benchmark module builds with warnings"
+	for f in "$src"/Kbuild "$src"/kref_async_bench.[ch]; do
+		cmp -s "$f" "$kd/${f##*/}" || cp "$f" "$kd/"
+	done
+	log "building the benchmark module"
+	kmake "$tree" "$bd" "$out/kmod.log" -j"$JOBS" M="$kd" modules || die "module build failed ($out/kmod.log)"
+	! grep -E 'warning:|WARNING:' "$out/kmod.log" || die "the benchmark module builds with warnings"
 
-log "building /init"
-rd=$out/initramfs
-rm -rf "$rd"
-mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
-gcc -static -O2 -Wall -Werror -I"$src" -I"$REPO/tests" -o "$rd/init" "$src/bench_init.c" ||
-	die "/init does not build"
-cp "$kd/kref_async_bench.ko" "$rd/"
-pack_initramfs "$rd" "$out/initramfs.cpio.gz"
-build_time=$((SECONDS - start))
+	log "building /init"
+	rd=$out/initramfs
+	rm -rf "$rd"
+	mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
+	gcc -static -O2 -Wall -Werror -I"$src" -I"$REPO/tests" -o "$rd/init" "$src/bench_init.c" ||
+		die "/init does not build"
+	cp "$kd/kref_async_bench.ko" "$rd/"
+	pack_initramfs "$rd" "$out/initramfs.cpio.gz"
+	build_time=$((SECONDS - t0))
 
-log "booting the bench guest (TCG, -smp 2, $ROUNDS rounds, timeout ${QEMU_TIMEOUT}s)"
+	log "booting the bench guest (TCG, -smp 2, $append, timeout ${QEMU_TIMEOUT}s)"
+	console=$out/console.log
+	t0=$SECONDS
+	boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" "$console" \
+		'BENCH: \(DONE\|ERROR\)' 1G \
+		"console=ttyS0 panic=-1 oops=panic printk.devkmsg=on $append" || qrc=$?
+	boot_time=$((SECONDS - t0))
+
+	tr -d '\r' < "$console" > "$out/console.txt"
+	if ! grep -q 'BENCH: DONE' "$out/console.txt" ||
+			grep -qE 'BENCH: ERROR|Kernel panic|BUG:|WARNING:|Oops' "$out/console.txt"; then
+		echo "--- last 40 lines of $console:"
+		tail -40 "$out/console.txt"
+		die "bench guest: no clean 'BENCH: DONE' after ${boot_time}s (qemu exit $qrc, 124 = timeout)"
+	fi
+
+	# Every figure is one printk record: "[time] [module: ]BENCH: key round
+	# value".  A line that holds BENCH: but is not one whole record means
+	# the console mixed two records, and its figures cannot be trusted.
+	sed -nE 's/^(\[ *[0-9.]+\] )?([a-z_]+: )?(BENCH: [^ ]+ [0-9]+ [^ ]+)$/\3/p' \
+		"$out/console.txt" > "$out/raw.txt"
+	bad=$(grep 'BENCH: ' "$out/console.txt" | grep -vcE '^(\[ *[0-9.]+\] )?([a-z_]+: )?BENCH: ([^ ]+ [0-9]+ [^ ]+|DONE)$' || true)
+	[ "$bad" = 0 ] || die "bench guest: $bad console line(s) hold a BENCH record that is not whole (see $out/console.txt)"
+}
+
+run_pass "$bd" "$kd" "$out" "bench_rounds=$ROUNDS" "$frag"
 console=$out/console.log
-boot_start=$SECONDS
-qrc=0
-boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs.cpio.gz" "$console" \
-	'BENCH: \(DONE\|ERROR\)' 1G \
-	"console=ttyS0 panic=-1 oops=panic printk.devkmsg=on bench_rounds=$ROUNDS" || qrc=$?
-boot_time=$((SECONDS - boot_start))
+main_build=$build_time main_boot=$boot_time
 
-tr -d '\r' < "$console" > "$out/console.txt"
-if ! grep -q 'BENCH: DONE' "$out/console.txt" ||
-		grep -qE 'BENCH: ERROR|Kernel panic|BUG:|WARNING:|Oops' "$out/console.txt"; then
-	echo "--- last 40 lines of $console:"
-	tail -40 "$out/console.txt"
-	die "bench guest: no clean 'BENCH: DONE' after ${boot_time}s (qemu exit $qrc, 124 = timeout)"
+# The release maps' cost with CONFIG_PROVE_RELEASE_MAPS on: the same
+# module's non-final puts in a lockdep kernel (harness/bench-lockdep.config),
+# where kref_put_mapped() adds a lockdep acquire and release per put.
+lockdep_raw=
+if [ "${BENCH_LOCKDEP:-1}" != 0 ]; then
+	run_pass "$CACHE/build/bench-lockdep" "$CACHE/build/bench-lockdep-kmod" "$out/lockdep" \
+		"bench_rounds=$ROUNDS bench_only=nonfinal" "$frag" "$REPO/harness/bench-lockdep.config"
+	lockdep_raw=$out/lockdep/raw.txt
 fi
-
-# Every figure is one printk record: "[time] [module: ]BENCH: key round value".
-# A line that holds BENCH: but is not one whole record means the console
-# mixed two records, and its figures cannot be trusted.
-sed -nE 's/^(\[ *[0-9.]+\] )?([a-z_]+: )?(BENCH: [^ ]+ [0-9]+ [^ ]+)$/\3/p' \
-	"$out/console.txt" > "$out/raw.txt"
-bad=$(grep 'BENCH: ' "$out/console.txt" | grep -vcE '^(\[ *[0-9.]+\] )?([a-z_]+: )?BENCH: ([^ ]+ [0-9]+ [^ ]+|DONE)$' || true)
-[ "$bad" = 0 ] || die "bench guest: $bad console line(s) hold a BENCH record that is not whole (see $out/console.txt)"
 python3 - "$out/raw.txt" "$out/bench.json" "$(base_version "$base")" \
-	"$(nproc)" "$boot_time" "$build_time" "$bd/.config" <<'PY'
+	"$(nproc)" "$main_boot" "$main_build" "$bd/.config" "$lockdep_raw" <<'PY'
 import json, statistics, sys, datetime
 
-raw, jpath, base, nproc, boot_time, build_time, config = sys.argv[1:]
-fig = {}
-for line in open(raw):
-    _, key, rnd, val = line.split()
-    if key in ("DONE",):
-        continue
-    fig.setdefault(key, {})[int(rnd)] = val
+raw, jpath, base, nproc, boot_time, build_time, config, lockdep_raw = sys.argv[1:]
+def parse(path):
+    fig = {}
+    for line in open(path):
+        _, key, rnd, val = line.split()
+        if key in ("DONE",):
+            continue
+        fig.setdefault(key, {})[int(rnd)] = val
+    return fig
+fig = parse(raw)
 
 def nums(key):
     return [float(v) for _, v in sorted(fig.get(key, {}).items())]
@@ -174,7 +197,25 @@ res["derived"] = {
     # close(2) whose fput() is the last (deferred __fput()) against one
     # that is not: fput()'s own deferral plus __fput()'s work, for scale
     "close_final_extra_ns": diff("close_ns.final", "close_ns.nonfinal"),
+    # CONFIG_PROVE_RELEASE_MAPS off: kref_put_mapped() is kref_put()'s code
+    # (harness/e2e.sh's code-unchanged check shows it for kvm_put_kvm());
+    # its ratio shows the noise of this figure
+    "mapped_put_ratio_option_off": ratio("nonfinal_ns.kref_put_mapped", "nonfinal_ns.kref_put"),
 }
+# The lockdep pass: the release map's cost with the option on.
+if lockdep_raw:
+    lfig = parse(lockdep_raw)
+    lmed = {k: statistics.median([float(v) for v in lfig[k].values()])
+            for k in lfig if k.startswith("nonfinal_ns.")}
+    res["lockdep_pass"] = {
+        "guest": "the same, plus harness/bench-lockdep.config (PROVE_LOCKING, PROVE_RELEASE_MAPS)",
+        "nonfinal_ns": lmed,
+    }
+    if lmed.get("nonfinal_ns.kref_put"):
+        res["derived"]["mapped_put_ratio_option_on"] = \
+            lmed.get("nonfinal_ns.kref_put_mapped", 0) / lmed["nonfinal_ns.kref_put"]
+        res["derived"]["mapped_put_extra_ns_option_on"] = \
+            lmed.get("nonfinal_ns.kref_put_mapped", 0) - lmed["nonfinal_ns.kref_put"]
 json.dump(res, open(jpath, "w"), indent=1)
 
 def fmt(x):
@@ -205,7 +246,11 @@ for name, g in res["goals"].items():
     print(f"{name:28} {fmt(g['value']):>9} {g['goal']:>8} {rng:>18}  {verdict}")
 print()
 for name, v in res["derived"].items():
-    print(f"{name:28} {fmt(v):>9} ns per operation (difference of medians)")
+    unit = "(ratio of medians)" if "ratio" in name else "ns per operation (difference of medians)"
+    print(f"{name:32} {fmt(v):>9} {unit}")
+if "lockdep_pass" in res:
+    print("lockdep pass, non-final put: " + ", ".join(
+        f"{k.split('.')[1]} {v:.0f} ns" for k, v in sorted(res["lockdep_pass"]["nonfinal_ns"].items())))
 bad = [k for k, c in checks.items() if c["ok"] != c["total"]]
 if bad:
     print("task_work path: FAILED " + ", ".join(bad))

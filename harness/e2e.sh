@@ -10,6 +10,15 @@
 #            a KVM teardown lock, and the kernel log is clean;
 #   base     the pristine base: the same dependency IS recorded, which
 #            shows that the test detects the hazard the series removes.
+#   detector, detector-off
+#            the series up to "KVM: tell lockdep at every kvm_put_kvm()
+#            ..." (vfio not yet converted), with and without
+#            CONFIG_PROVE_RELEASE_MAPS (harness/e2e-detector.config):
+#            after the order that closes the VM fd last, lockdep knows
+#            vfio -> KVM only with the option on.  detector-off also
+#            checks that, with the option off, the KVM patch leaves
+#            kvm_put_kvm() and kvm_destroy_vm() instruction for
+#            instruction as they were.
 #
 # Both kernels are tinyconfig + harness/e2e.config (KVM as modules, vfio,
 # mtty, lockdep), bzImage and modules: the patched one is the series' test
@@ -19,7 +28,7 @@
 # Console logs: $CACHE/out/e2e/{patched,base}.log; side-by-side table:
 # $CACHE/out/e2e/table.md.  Checks: e2e-patched:* and e2e-base:*.
 #
-#   e2e.sh [patched|base]...   (default: both)
+#   e2e.sh [patched|base|detector|detector-off]...   (default: patched base)
 #
 # QEMU_TIMEOUT caps each boot (900 s).  E2E_QEMU_CPU and E2E_APPEND
 # change the -cpu model and add to the kernel command line, for
@@ -34,25 +43,90 @@ out=$CACHE/out/e2e
 kernels=("$@")
 [ ${#kernels[@]} -gt 0 ] || kernels=(patched base)
 for k in "${kernels[@]}"; do
-	case $k in patched|base) ;; *) die "usage: e2e.sh [patched|base]..." ;; esac
+	case $k in patched|base|detector|detector-off) ;;
+	*) die "usage: e2e.sh [patched|base|detector|detector-off]..." ;;
+	esac
 done
 
 
+
+# The number of series entries up to the release-map annotation of
+# kvm_put_kvm(): the detector kernels' tree.
+detector_upto() {
+	local n
+	n=$(series_lines | grep -n 'KVM-tell-lockdep-at-every-kvm_put_kvm' | cut -d: -f1)
+	[ -n "$n" ] || die "patches/series has no 'KVM: tell lockdep at every kvm_put_kvm()' entry"
+	echo "$n"
+}
+
+# The objdump of FUNC in OBJ with its relocations (which function each
+# call goes to), without addresses: the code alone.
+disas() {
+	objdump -dr --no-show-raw-insn --disassemble="$2" "$1" |
+		sed -n '/^[0-9a-f]* <'"$2"'>:$/,$p' |
+		sed -E 's/^ *[0-9a-f]+:\t//; s/^\t+[0-9a-f]+: /\t/; s/^[0-9a-f]+ </</; s/[0-9a-f]+ <([^>]+)>/<\1>/g'
+}
+
+# With CONFIG_PROVE_RELEASE_MAPS off, the KVM patch must not change the
+# code of the put and the teardown: build kvm_main.o of the series one
+# entry before and compare, then build it back.  Both sides are built as
+# part of kvm.ko (make arch/x86/kvm/), with its flags (-DMODULE).
+code_unchanged() {
+	local name=$1 src=$2 bd=$3 upto f before after diffs=''
+	upto=$(detector_upto)
+	for f in kvm_put_kvm kvm_destroy_vm; do
+		disas "$bd/virt/kvm/kvm_main.o" "$f" > "$out/$name-$f.after"
+	done
+	before=$(ASSEMBLE_SUFFIX=-detector "$REPO/harness/assemble.sh" $((upto - 1))) &&
+		kmake "$before" "$bd" "$out/$name-before.log" arch/x86/kvm/ || {
+		verdict FAIL "e2e-$name:code-unchanged" "kvm_main.o without the KVM patch does not build ($out/$name-before.log)"
+		return 1
+	}
+	for f in kvm_put_kvm kvm_destroy_vm; do
+		disas "$bd/virt/kvm/kvm_main.o" "$f" > "$out/$name-$f.before"
+	done
+	after=$(ASSEMBLE_SUFFIX=-detector "$REPO/harness/assemble.sh" "$upto") &&
+		kmake "$after" "$bd" "$out/$name-after.log" arch/x86/kvm/ ||
+		die "cannot rebuild kvm_main.o of the detector tree ($out/$name-after.log)"
+	# kvm_destroy_vm() is usually inlined into kvm_put_kvm(): then it has
+	# no symbol of its own on either side.
+	for f in kvm_put_kvm kvm_destroy_vm; do
+		if [ ! -s "$out/$name-$f.before" ] && [ ! -s "$out/$name-$f.after" ]; then
+			[ $f = kvm_put_kvm ] && diffs+=" kvm_put_kvm: not found in kvm_main.o"
+		elif ! cmp -s "$out/$name-$f.before" "$out/$name-$f.after"; then
+			diffs+=" $f: differs (diff $out/$name-$f.before $out/$name-$f.after)"
+		fi
+	done
+	if [ -z "$diffs" ]; then
+		verdict PASS "e2e-$name:code-unchanged" "kvm_put_kvm(): $(grep -c . "$out/$name-kvm_put_kvm.after") lines of objdump, kvm_destroy_vm(): $(grep -c . "$out/$name-kvm_destroy_vm.after") (0: inlined), the same with and without the annotations"
+	else
+		verdict FAIL "e2e-$name:code-unchanged" "with CONFIG_PROVE_RELEASE_MAPS off:$diffs"
+	fi
+}
 
 # build NAME: configure and build bzImage and modules.  The patched
 # kernel is the series' test kernel (common.sh's test_kernel, which the
 # kunit-x86_64, guest and stress steps boot too); the base kernel is the
 # pristine base with harness/e2e.config alone (lockdep, no KASAN), in
-# $CACHE/build/e2e-base.  Sets kbd[NAME] to the build directory.
+# $CACHE/build/e2e-base; the detector kernels are the same on the
+# series' tree up to the release-map annotation of kvm_put_kvm(), in
+# $CACHE/build/e2e-detector{,-off}.  Sets kbd[NAME] to the build directory.
 declare -A kbd
 build() {
-	local name=$1 src bd rc=0
+	local name=$1 src bd rc=0 frags=("$frag")
 	if [ "$name" = patched ]; then
 		test_kernel test "$out/$name-" || rc=$?
 		src=$test_tree bd=$test_bd
 	else
-		src=$(base_dir) bd=$CACHE/build/e2e-base
-		tinyconfig_kernel "$src" "$bd" "$out/$name-" "$frag" || rc=1
+		if [ "$name" = base ]; then
+			src=$(base_dir)
+		else
+			src=$(ASSEMBLE_SUFFIX=-detector "$REPO/harness/assemble.sh" "$(detector_upto)") ||
+				die "the series up to the kvm_put_kvm() annotation does not assemble"
+		fi
+		[ "$name" = detector ] && frags+=("$REPO/harness/e2e-detector.config")
+		bd=$CACHE/build/e2e-$name
+		tinyconfig_kernel "$src" "$bd" "$out/$name-" "${frags[@]}" || rc=1
 		if [ "$rc" = 0 ]; then
 			log "building the $name kernel in $bd from $src"
 			kmake "$src" "$bd" "$out/$name-build.log" -j"$JOBS" bzImage modules ||
@@ -68,6 +142,7 @@ build() {
 	fi
 	kbd[$name]=$bd
 	echo "build=$(tail -1 "$out/$name-build.log")" >> "$out/$name.status"
+	[ "$name" = detector-off ] && code_unchanged "$name" "$src" "$bd"
 	initramfs "$name" "$src" || {
 		verdict FAIL "e2e-$name:initramfs" "$initramfs_error"
 		return 1
@@ -156,6 +231,25 @@ boot() {
 		verdict "$v" "e2e-$name:$n" "$detail"
 	done < <(grep -oE 'E2E: (PASS|FAIL) .*' "$txt" || true)
 
+	# After the order that closes the VM fd last, alone: vfio's put was
+	# not the last, and only the release map can show lockdep the chain.
+	deps=$(grep -oE 'E2E: DEPS-VMLAST -?[0-9]+' "$txt" | awk '{ print $3 }' | tail -1 || true)
+	echo "vmlast=${deps:-none}" >> "$status"
+	if [ -z "$deps" ] || [ "$deps" -lt 0 ]; then
+		verdict FAIL "e2e-$name:vm-fd-last" "no lockdep report after the order that closes the VM fd last"
+	elif [ "$name" = detector ]; then
+		if [ "$deps" -gt 0 ]; then
+			verdict PASS "e2e-$name:vm-fd-last" "vfio -> KVM recorded although vfio's put was not the last: $deps chains, e.g. $(grep -oE 'E2E: DEP-VMLAST .*' "$txt" | head -1 | cut -c17- || true)"
+		else
+			verdict FAIL "e2e-$name:vm-fd-last" "no chain from vfio's locks to KVM's with the release map on"
+		fi
+	elif [ "$deps" -eq 0 ]; then
+		verdict PASS "e2e-$name:vm-fd-last" "no chain from vfio's locks to KVM's after the VM fd was closed last"
+	else
+		grep -oE 'E2E: DEP-VMLAST .*' "$txt" | head -20 || true
+		verdict FAIL "e2e-$name:vm-fd-last" "$deps chains from vfio's locks to KVM's after the VM fd was closed last"
+	fi
+
 	deps=$(grep -oE 'E2E: DEPS -?[0-9]+' "$txt" | awk '{ print $3 }' | tail -1 || true)
 	echo "deps=${deps:-none}" >> "$status"
 	if [ -z "$deps" ] || [ "$deps" -lt 0 ]; then
@@ -169,9 +263,9 @@ boot() {
 		fi
 	else
 		if [ "$deps" -gt 0 ]; then
-			verdict PASS "e2e-$name:vfio-to-kvm-dependency" "present, as expected without the series: $deps chains, e.g. $(grep -oE 'E2E: DEP .*' "$txt" | head -1 | cut -c10- || true)"
+			verdict PASS "e2e-$name:vfio-to-kvm-dependency" "present, as expected without vfio's conversion: $deps chains, e.g. $(grep -oE 'E2E: DEP .*' "$txt" | head -1 | cut -c10- || true)"
 		else
-			verdict FAIL "e2e-$name:vfio-to-kvm-dependency" "absent on the unpatched kernel: the test cannot see the hazard"
+			verdict FAIL "e2e-$name:vfio-to-kvm-dependency" "absent without vfio's conversion: the test cannot see the hazard"
 		fi
 	fi
 
@@ -183,7 +277,7 @@ boot() {
 	echo "module=${mod:-none}" >> "$status"
 	if [ "$vm" != vm-alive ]; then
 		verdict FAIL "e2e-$name:vendor-module" "no VM kept by vfio alone when kvm_amd was unloaded (${mod:-not tried}, ${vm:-?})"
-	elif [ "$name" = patched ]; then
+	elif [ "$name" != base ]; then
 		if [ "$mod" = refused ]; then
 			verdict PASS "e2e-$name:vendor-module-pinned" "rmmod kvm_amd refused while vfio's reference kept a VM"
 		else
@@ -208,7 +302,7 @@ boot() {
 			verdict PASS "e2e-$name:console-log" "clean ($console)"
 	else
 		echo "logscan=$(tail -1 "$out/$name-logscan.txt" | sed 's/logscan: //; s/ in .*//')" >> "$status"
-		if [ "$name" = patched ]; then
+		if [ "$name" != base ]; then
 			cat "$out/$name-logscan.txt"
 			verdict FAIL "e2e-$name:console-log" "unexpected reports in $console"
 		fi
@@ -220,18 +314,21 @@ boot() {
 # run when this one did not boot it.
 table() {
 	local shown=() k
-	for k in base patched; do
+	for k in base detector-off detector patched; do
 		[ -f "$out/$k.status" ] && shown+=("$k")
 	done
 	python3 - "$out" "${shown[@]}" <<'PY'
 import os, re, sys
 out, ran = sys.argv[1], sys.argv[2:]
-cols = ["base", "patched"]
+cols = ["base", "detector-off", "detector", "patched"]
+# Columns of kernels that never ran here are left out, but base and
+# patched are always shown.
+cols = [k for k in cols if k in ran or k in ("base", "patched")]
 data = {}
 for k in cols:
     st, checks, deps, vdeps = {}, {}, [], set()
     if k not in ran:
-        st = {"build": "not run", "boot": "not run", "time": "-", "deps": "-", "logscan": "-"}
+        st = {"build": "not run", "boot": "not run", "time": "-", "deps": "-", "vmlast": "-", "logscan": "-"}
     elif os.path.exists(f"{out}/{k}.status"):
         for line in open(f"{out}/{k}.status"):
             key, _, val = line.rstrip("\n").partition("=")
@@ -270,15 +367,17 @@ def status(k, key, default="-"):
 rows = [("build (make bzImage modules, this run)", [re.sub(r"^make [a-z_]+: ", "", status(k, "build")) for k in cols]),
         ("boot to E2E: DONE", [f'{status(k, "boot")} ({status(k, "time")})' for k in cols])]
 rows += [(n, [cell(k, n) for k in cols]) for n in names]
-def dep(k):
-    d = status(k, "deps")
+def dep(k, key="deps", present=lambda k: k != "patched"):
+    d = status(k, key)
     if k not in ran:
         return "not run"
     if d in ("-", "none") or d.startswith("-"):
         return "no report"
-    want = "expected" if (k == "base") == (int(d) > 0) else "UNEXPECTED"
+    want = "expected" if present(k) == (int(d) > 0) else "UNEXPECTED"
     return f'{"present" if int(d) else "absent"}: {d} chains ({want})'
 rows.append(("lockdep: vfio lock -> KVM lock", [dep(k) for k in cols]))
+rows.append(("  the same after c. alone (VM fd closed last)",
+             [dep(k, "vmlast", lambda k: k == "detector") for k in cols]))
 def module(k):
     m = status(k, "module")
     return {"refused": "refused (VM pins it)", "unloaded": "unloaded (the bug)"}.get(m, m)
@@ -291,12 +390,15 @@ def afterclose(k):
 rows.append(("then close(device fd)", [afterclose(k) for k in cols]))
 rows.append(("console log (logscan.py)", [status(k, "logscan") for k in cols]))
 
+head = {"base": "base", "detector-off": "detector, option off",
+        "detector": "detector, option on", "patched": "patched"}
 w0 = max(len(r[0]) for r in rows + [("scenario / check", [])])
-w1 = max(len(r[1][0]) for r in rows + [("", ["base"])])
-w2 = max(len(r[1][1]) for r in rows + [("", ["", "patched"])])
-lines = [f"| {'scenario / check':<{w0}} | {'base':<{w1}} | {'patched':<{w2}} |",
-         f"|{'-' * (w0 + 2)}|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|"]
-lines += [f"| {r[0]:<{w0}} | {r[1][0]:<{w1}} | {r[1][1]:<{w2}} |" for r in rows]
+ws = [max([len(head[k])] + [len(r[1][i]) for r in rows]) for i, k in enumerate(cols)]
+def tr(first, cells):
+    return f"| {first:<{w0}} | " + " | ".join(f"{c:<{w}}" for c, w in zip(cells, ws)) + " |"
+lines = [tr("scenario / check", [head[k] for k in cols]),
+         f"|{'-' * (w0 + 2)}|" + "|".join("-" * (w + 2) for w in ws) + "|"]
+lines += [tr(r[0], r[1]) for r in rows]
 for k in cols:
     if data[k][2]:
         lines += ["", f"Lock chains from vfio's locks to KVM locks on {k}:", ""]
@@ -335,6 +437,8 @@ for k in "${kernels[@]}"; do
 	echo "=== e2e: $k kernel"
 	if [ "$k" = patched ]; then
 		log "patched: $(base_version "$(base_dir)") + the series"
+	elif [ "$k" != base ]; then
+		log "$k: $(base_version "$(base_dir)") + the series up to entry $(detector_upto)"
 	else
 		log "base: $(base_version "$(base_dir)")"
 	fi

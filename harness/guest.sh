@@ -34,6 +34,12 @@ elif [ "$rc" != 0 ]; then
 	exit 1
 fi
 tree=$test_tree bd=$test_bd
+# The test module starts a vhost task: vhost_task_create() is built in
+# only when something selects VHOST_TASK (x86 KVM does, in e2e.config).
+if ! grep -qx 'CONFIG_VHOST_TASK=y' "$bd/.config"; then
+	verdict FAIL guest:config "the test kernel has no CONFIG_VHOST_TASK, which tests/kmod needs"
+	die "guest config: no CONFIG_VHOST_TASK=y in $bd/.config"
+fi
 
 # Kbuild writes its objects next to the sources of M=: build a
 # copy, updated content-wise so that an unchanged module is not rebuilt.

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Prove the KUnit suite tests what it claims: rebuild the UML kernel with
 # one property of lib/kref_async.c broken at a time (the release run
-# synchronously, one drain per CPU, no NMI guard) and check that the
-# cases that exist to catch each now fail.
+# synchronously, one drain per CPU, no NMI guard), or the release map's
+# put annotation of include/linux/release_map.h removed, and check that
+# the cases that exist to catch each now fail.
 # The assembled tree is restored on exit (and by the next assemble.sh).
 . "$(dirname "$0")/common.sh"
 need python3
@@ -15,7 +16,6 @@ if [ -z "${KREF_ASYNC_LOCKED:-}" ]; then
 fi
 
 tree=$("$REPO/harness/assemble.sh")
-src=$tree/lib/kref_async.c
 bd=$CACHE/build/kunit-um$(build_suffix)
 out=$CACHE/out/mutation$(build_suffix)
 mkdir -p "$out" "$RESULTS"
@@ -23,17 +23,19 @@ trap '"$REPO/harness/assemble.sh" >/dev/null 2>&1 || true' EXIT
 cc_opt=()
 command -v ccache >/dev/null && cc_opt=(--make_options="CC=ccache gcc")
 
-# mutant NAME WHAT LINE-REGEX SED-EXPRESSION CASES...: rebuild with the
-# line that LINE-REGEX matches changed by SED-EXPRESSION, and check that
-# each of CASES now fails.
+# mutant NAME WHAT FILE LINE-REGEX SED-EXPRESSION CASES...: rebuild with
+# the line of FILE (a path in the tree) that LINE-REGEX matches changed by
+# SED-EXPRESSION, and check that each of CASES now fails.  A case is a
+# kref_async case without its kref_async_test_ prefix, or a whole name.
 mutant() {
-	local name=$1 what=$2 line=$3 edit=$4
-	shift 4
+	local name=$1 what=$2 file=$3 line=$4 edit=$5 src
+	shift 5
+	src=$tree/$file
 	"$REPO/harness/assemble.sh" >/dev/null
 	grep -q "$line" "$src" ||
 		die "mutation point of $name not found in $src; update harness/mutate.sh"
 	sed -i "$edit" "$src"
-	! cmp -s "$src" "$REPO/lib/kref_async.c" || die "mutant $name changed nothing"
+	! cmp -s "$src" "$REPO/$file" || die "mutant $name changed nothing"
 
 	rm -f "$out/$name.json"
 	(cd "$tree" && locked python3 tools/testing/kunit/kunit.py run \
@@ -58,7 +60,7 @@ walk(data)
 rc = 0
 with open(checks, "a") as f:
     for name in expect:
-        st = status.get("kref_async_test_" + name, "MISSING")
+        st = status.get(name, status.get("kref_async_test_" + name, "MISSING"))
         ok = st == "FAIL"
         rc |= not ok
         f.write(f"{'PASS' if ok else 'FAIL'} mutation:{mutant}:{name} {what} -> {st}\n")
@@ -71,19 +73,25 @@ PY
 
 rc=0
 # The feature removed: the release runs in the putter's context.
-mutant synchronous "release run synchronously" \
+mutant synchronous "release run synchronously" lib/kref_async.c \
 	'^	if (!kref_async_task_work_ok(task))$' \
 	's/^\(\tif (!kref_async_task_work_ok(task))\)$/\tkref_async_run(\&node->twork, kref, KREF_ASYNC_BATCH_PIN);\n\treturn;\n\n\1/' \
 	group_lock_chain worker_drains spinlock_irqs_off hardirq softirq \
 	batching chain flush_waits || rc=1
 # One drain per CPU: a blocked release holds back every later one.
-mutant one-drain "one drain per CPU" \
+mutant one-drain "one drain per CPU" lib/kref_async.c \
 	'find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$' \
 	's/find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$/0;/' \
 	slow_release || rc=1
 # No NMI guard: the put takes the list's lock and queues work in NMI.
-mutant nmi "NMI not refused" \
+mutant nmi "NMI not refused" lib/kref_async.c \
 	'WARN_ON_ONCE(in_nmi()) ||$' \
 	's/ WARN_ON_ONCE(in_nmi()) ||$//' \
 	nmi_refused || rc=1
+# The release map's put annotation gone: lockdep learns nothing at a put
+# that is not the last.
+mutant release-map "release_map_might_run() does nothing" include/linux/release_map.h \
+	'^		lock_release(&__rm->dep_map, _THIS_IP_);		\\$' \
+	'/^#define release_map_might_run(map)	*\\$/,/^	} while (0)$/{/lock_acquire_exclusive\|release_map_subclass(__rm), 0,\|NULL, _THIS_IP_);\|lock_release(&__rm/d}' \
+	release_map_test_nonfinal_put || rc=1
 exit $rc

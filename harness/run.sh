@@ -42,6 +42,9 @@ for step; do
 	# cannot change with the series and runs in 'make test-more'.
 	e2e)		"$REPO/harness/e2e.sh" patched || rc=$? ;;
 	e2e-base)	"$REPO/harness/e2e.sh" base || rc=$? ;;
+	# The release-map detector on the series before vfio's conversion,
+	# with the option off and on.
+	e2e-detector)	"$REPO/harness/e2e.sh" detector-off detector || rc=$? ;;
 	stress)		"$REPO/harness/stress.sh" short || rc=$? ;;
 	stress-long)	"$REPO/harness/stress.sh" long || rc=$? ;;
 	# The 6.12 LTS backport: the series with backport/6.12/ applied, on

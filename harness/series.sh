@@ -39,8 +39,40 @@ lockdep, KASAN (UML) and debugobjects."
 fi
 e2e="(No end-to-end results yet: run 'make e2e' before 'make series'.)"
 if [ -s "$CACHE/out/e2e/table.md" ]; then
-	# The side-by-side table and the chains found on base, indented.
-	e2e=$(sed '/^Direct dependencies/,$d' "$CACHE/out/e2e/table.md" | sed 's/^/  /')
+	# The side-by-side table, its cells shortened to fit a mail, and the
+	# chains found on each kernel, indented.
+	e2e=$(python3 - "$CACHE/out/e2e/table.md" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().split("\n")
+rows, rest = [], []
+for i, l in enumerate(lines):
+    if not l.startswith("|"):
+        rest = lines[i:]
+        break
+    rows.append([c.strip() for c in l.strip("|").split("|")])
+short = {"detector, option off": "det. off", "detector, option on": "det. on",
+         "scenario / check": "check"}
+def cell(c):
+    c = short.get(c, c)
+    c = re.sub(r"^PASS \(([0-9.]+ ms)\)$", r"PASS \1", c)
+    c = re.sub(r"^PASS \(([0-9]+s)\)$", r"PASS", c)
+    c = re.sub(r"^(present|absent): ([0-9]+) chains.*$", lambda m: "none" if m.group(2) == "0" else f"{m.group(2)} chains", c)
+    c = re.sub(r"^BUG: kernel NULL pointer dereference.*$", "NULL deref Oops", c)
+    c = {"refused (VM pins it)": "refused", "unloaded (the bug)": "unloaded (bug)",
+         "VM destroyed, both modules unload": "VM gone"}.get(c, c)
+    c = re.sub(r"^([0-9]+) unexpected report\(s\)$", r"\1 reports", c)
+    return c
+rows = [r for r in rows if not r[0].startswith(("build", "---", "-"))]
+rows = [[cell(c) for c in r] for r in rows if not set(r[0]) <= set("-")]
+w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+for r in rows:
+    print("  " + "  ".join(c.ljust(w[i]) for i, c in enumerate(r)).rstrip())
+rest = [l for l in rest]
+cut = next((i for i, l in enumerate(rest) if l.startswith("Direct dependencies")), len(rest))
+for l in rest[:cut]:
+    print(("  " + l) if l else "")
+PY
+)
 fi
 bench="(No benchmark results yet: run 'make bench' before 'make series'.)"
 if [ -s "$CACHE/out/bench/bench.json" ]; then
@@ -58,6 +90,12 @@ print(f"  non-final put             {m('nonfinal_ns.kref_put_async'):>10.1f}  {m
 print(f"  final put, caller side    {m('final_ns.async'):>10.0f}            {m('final_ns.work'):>10.0f}  {m('final_ns.dwork0'):>14.0f}  {m('final_ns.rcu'):>8.0f}")
 print(f"  drain, 2 producers        {m('drain2_ops.async')/1e6:>9.2f}M            {m('drain2_ops.work')/1e6:>9.2f}M  {m('drain2_ops.dwork0')/1e6:>13.2f}M  {m('drain2_ops.rcu')/1e6:>7.2f}M")
 print(f"  bytes per object          {m('bytes.kref_async_node'):>10.0f}            {m('bytes.work_struct'):>10.0f}  {m('bytes.delayed_work'):>14.0f}  {m('bytes.rcu_head'):>8.0f}")
+print()
+print("task_work path, from a user task's ioctl, against fput()'s own deferral (ns per operation):")
+print(f"  ioctl with a final kref_put_async() {m('tw_put_ns.async'):.0f} vs with kref_put() {m('tw_put_ns.sync'):.0f}: deferral {m('tw_put_ns.async') - m('tw_put_ns.sync'):.0f}")
+print(f"  close(2) with the last fput()      {m('close_ns.final'):.0f} vs not the last  {m('close_ns.nonfinal'):.0f}: deferral and __fput() {m('close_ns.final') - m('close_ns.nonfinal'):.0f}")
+print(f"worker path, put to release: p50 {m('lat_wq_p50_ns.async')/1e3:.1f} us (queue_work {m('lat_wq_p50_ns.work')/1e3:.1f} us);")
+print(f"  1000 short releases behind a 100 ms one: p99 {m('hol_p99_ns.async')/1e6:.2f} ms")
 print()
 for k, g in d["goals"].items():
     v = "-" if g["value"] is None else f"{g['value']:.3f}"

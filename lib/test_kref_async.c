@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * KUnit tests for kref_put_async() and kref_async_defer().
+ * KUnit tests for kref_put_async() and kref_async_defer(), and for the
+ * release map of kref_put_mapped() that points lockdep at a put that
+ * kref_put_async() would fix.
  *
  * KUnit cases run in kthreads, so every put here takes the worker path;
  * the task_work path is covered from user space by the kref_async test
@@ -20,6 +22,7 @@
 #include <linux/kthread.h>
 #include <linux/mutex.h>
 #include <linux/preempt.h>
+#include <linux/release_map.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -837,7 +840,109 @@ static struct kunit_suite kref_async_test_suite = {
 	.test_cases = kref_async_test_cases,
 };
 
+#if IS_ENABLED(CONFIG_RELEASE_MAP_KUNIT_TEST)
+/*
+ * The release map of kref_put_mapped(), with CONFIG_PROVE_RELEASE_MAPS:
+ * lockdep must report a lock order that only a final put would show,
+ * from a put that is not the final one.  Its own suite, run after the
+ * one above and only when asked for (CONFIG_RELEASE_MAP_KUNIT_TEST): the
+ * case ends with lockdep's report, after which lockdep is off for the
+ * rest of the boot, as after any report.
+ */
+static struct release_map ka_release_map = RELEASE_MAP_INIT(ka_release_map);
+/* Taken by the release, and held across the puts under test. */
+static DEFINE_MUTEX(ka_map_lock);
+
+struct ka_mobj {
+	struct kref		ref;
+	struct kref_async_node	node;
+	bool			released;
+};
+
+static void ka_map_release(struct kref *ref)
+{
+	struct ka_mobj *o = container_of(ref, struct ka_mobj, ref);
+
+	mutex_lock(&ka_map_lock);
+	o->released = true;
+	mutex_unlock(&ka_map_lock);
+}
+
+static void release_map_test_nonfinal_put(struct kunit *test)
+{
+	struct ka_mobj *a = kunit_kzalloc(test, sizeof(*a), GFP_KERNEL);
+	struct ka_mobj *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+	struct ka_mobj *c = kunit_kzalloc(test, sizeof(*c), GFP_KERNEL);
+	bool reported;
+
+	KUNIT_ASSERT_TRUE(test, a && b && c);
+	if (!debug_locks)
+		kunit_skip(test, "lockdep is already off: it can report nothing");
+
+	/* A final put with no lock held: the release takes ka_map_lock. */
+	kref_init(&a->ref);
+	KUNIT_EXPECT_EQ(test, kref_put_mapped(&a->ref, ka_map_release,
+					      &ka_release_map), 1);
+	KUNIT_EXPECT_TRUE(test, a->released);
+	KUNIT_EXPECT_TRUE(test, debug_locks);
+
+	/*
+	 * kref_put_async() under ka_map_lock, not the last put: it never
+	 * runs the release in the caller's context, so it tells lockdep
+	 * nothing and there is nothing to report.  (A final one under the
+	 * lock is the kref_async suite's group_lock_chain case.)
+	 */
+	kref_init(&b->ref);
+	kref_get(&b->ref);
+	mutex_lock(&ka_map_lock);
+	KUNIT_EXPECT_FALSE(test, kref_put_async(&b->ref, ka_map_release,
+						&b->node));
+	mutex_unlock(&ka_map_lock);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&b->ref, ka_map_release,
+					       &b->node));
+	kref_async_flush();
+	KUNIT_EXPECT_TRUE(test, b->released);
+	KUNIT_EXPECT_TRUE_MSG(test, debug_locks,
+			      "lockdep reported kref_put_async() under the release's lock");
+
+	/*
+	 * A put under ka_map_lock that is not the last: the release does not
+	 * run, yet lockdep must see ka_map_lock -> release map ->
+	 * ka_map_lock and report it.  The report is silenced; its mark is
+	 * debug_locks going to 0.
+	 */
+	kref_init(&c->ref);
+	kref_get(&c->ref);
+	debug_locks_silent = 1;
+	mutex_lock(&ka_map_lock);
+	KUNIT_EXPECT_EQ(test, kref_put_mapped(&c->ref, ka_map_release,
+					      &ka_release_map), 0);
+	mutex_unlock(&ka_map_lock);
+	reported = !debug_locks;
+	debug_locks_silent = 0;
+	KUNIT_EXPECT_FALSE(test, c->released);
+	KUNIT_EXPECT_TRUE_MSG(test, reported,
+			      "no lockdep report for a put under a lock its release takes");
+
+	KUNIT_EXPECT_EQ(test, kref_put_mapped(&c->ref, ka_map_release,
+					      &ka_release_map), 1);
+	KUNIT_EXPECT_TRUE(test, c->released);
+}
+
+static struct kunit_case release_map_test_cases[] = {
+	KUNIT_CASE(release_map_test_nonfinal_put),
+	{}
+};
+
+static struct kunit_suite release_map_test_suite = {
+	.name = "release_map",
+	.test_cases = release_map_test_cases,
+};
+
+kunit_test_suites(&kref_async_test_suite, &release_map_test_suite);
+#else
 kunit_test_suites(&kref_async_test_suite);
+#endif
 
 MODULE_DESCRIPTION("KUnit tests for deferred kref release");
 MODULE_LICENSE("GPL");

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,7 @@ static int tw_cost(int fd, unsigned int round)
 int main(int argc, char **argv)
 {
 	unsigned int rounds = DEFAULT_ROUNDS, r;
+	bool nonfinal_only;
 	char msg[128];
 	int fd, ret;
 	char *s;
@@ -218,6 +220,9 @@ int main(int argc, char **argv)
 	s = getenv("bench_rounds");
 	if (s && atoi(s) > 0)
 		rounds = atoi(s);
+	/* bench_only=nonfinal: only the non-final put figures (lockdep pass) */
+	s = getenv("bench_only");
+	nonfinal_only = s && !strcmp(s, "nonfinal");
 
 	fd = open(MODULE_PATH, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || syscall(SYS_finit_module, fd, "", 0)) {
@@ -239,6 +244,14 @@ int main(int argc, char **argv)
 	for (r = 1; r <= rounds; r++) {
 		__u32 round = r;
 
+		if (nonfinal_only) {
+			if (ioctl(fd, KREF_ASYNC_BENCH_NONFINAL, &round)) {
+				snprintf(msg, sizeof(msg), "round %u: %s", r,
+					 strerror(errno));
+				finish(msg);
+			}
+			continue;
+		}
 		if (ioctl(fd, KREF_ASYNC_BENCH_ROUND, &round)) {
 			snprintf(msg, sizeof(msg), "round %u: %s", r,
 				 strerror(errno));

@@ -39,6 +39,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/rcupdate.h>
+#include <linux/release_map.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
@@ -237,6 +238,24 @@ static noinline u64 kab_nonfinal_sync(struct kab_obj *o)
 	return ktime_get_ns() - t0;
 }
 
+/*
+ * kref_put_mapped(): with CONFIG_PROVE_RELEASE_MAPS off the same code as
+ * kref_put(); with it on, a lockdep acquire and release per put.
+ */
+static struct release_map kab_release_map = RELEASE_MAP_INIT(kab_release_map);
+
+static noinline u64 kab_nonfinal_mapped(struct kab_obj *o)
+{
+	u64 t0 = ktime_get_ns();
+	int i;
+
+	for (i = 0; i < KAB_NONFINAL_OPS; i++) {
+		kref_get(&o->kref);
+		kref_put_mapped(&o->kref, kab_release_kref, &kab_release_map);
+	}
+	return ktime_get_ns() - t0;
+}
+
 static void kab_bench_nonfinal(u32 round)
 {
 	struct kab_obj *o = &kab_objs[0];
@@ -252,6 +271,11 @@ static void kab_bench_nonfinal(u32 round)
 	dt = kab_nonfinal_sync(o);
 	preempt_enable();
 	kab_print_frac("nonfinal_ns", "kref_put", round, dt,
+		       KAB_NONFINAL_OPS);
+	preempt_disable();
+	dt = kab_nonfinal_mapped(o);
+	preempt_enable();
+	kab_print_frac("nonfinal_ns", "kref_put_mapped", round, dt,
 		       KAB_NONFINAL_OPS);
 	if (refcount_read(&o->kref.refcount) != 1)
 		pr_err("BENCH: ERROR non-final count %u\n",
@@ -587,6 +611,11 @@ static long kab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		if (get_user(round, (u32 __user *)arg))
 			return -EFAULT;
 		return kab_run_round(round);
+	case KREF_ASYNC_BENCH_NONFINAL:
+		if (get_user(round, (u32 __user *)arg))
+			return -EFAULT;
+		kab_bench_nonfinal(round);
+		return 0;
 	case KREF_ASYNC_BENCH_PUT_LOCKED:
 		kab_put_locked(true);
 		return 0;

@@ -43,5 +43,7 @@ struct kref_async_bench_last {
 #define KREF_ASYNC_BENCH_SIZES		_IO('K', 0x43)
 /* PUT_LOCKED with a synchronous kref_put(): the baseline of its cost. */
 #define KREF_ASYNC_BENCH_PUT_SYNC	_IO('K', 0x44)
+/* The non-final put figures of one round alone, from this task. */
+#define KREF_ASYNC_BENCH_NONFINAL	_IOW('K', 0x45, __u32)
 
 #endif /* _KREF_ASYNC_BENCH_H */

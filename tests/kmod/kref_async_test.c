@@ -334,13 +334,17 @@ static bool kat_vhost_fn(void *data)
 
 	if (!obj)
 		return false;
+	/* Called in TASK_INTERRUPTIBLE; kat_note_put() may sleep. */
+	__set_current_state(TASK_RUNNING);
 	kat_note_put(KREF_ASYNC_TEST_KIND_VHOST, kat_put(obj));
 	complete(&kat_vhost_put_done);
 	return false;
 }
 
+/* Killed before its work ran: the ioctl puts the object itself. */
 static void kat_vhost_killed(void *data)
 {
+	complete(&kat_vhost_put_done);
 }
 
 static long kat_put_from_vhost(void)
@@ -350,6 +354,11 @@ static long kat_put_from_vhost(void)
 	long ret = 0;
 
 	mutex_lock(&kat_queue_lock);
+	/* Not while QUEUE_PENDING's releases may hold the drains. */
+	if (kat_queue_task || kat_pending_outstanding()) {
+		ret = -EBUSY;
+		goto out;
+	}
 	obj = kat_create(KREF_ASYNC_TEST_KIND_VHOST);
 	if (!obj) {
 		ret = -ENOMEM;
@@ -375,8 +384,23 @@ static long kat_put_from_vhost(void)
 out_obj:
 	/* Not put if the vhost task never ran its work (it was killed). */
 	obj = xchg(&kat_vhost_obj, NULL);
-	if (obj)
+	if (obj) {
 		kref_put(&obj->kref, kat_release);
+	} else if (ret) {
+		/*
+		 * Put, but not released in time: the release still comes,
+		 * from a worker or (task_work) from the vhost task's exit,
+		 * which may follow vhost_task_stop().  Wait for it, so that
+		 * it completes this call's completion and not the next's.
+		 */
+		kref_async_flush();
+		if (!wait_for_completion_timeout(&kat_vhost_released,
+						 KAT_QUEUE_TIMEOUT)) {
+			mutex_lock(&kat_release_lock);
+			kat_state.errors++;
+			mutex_unlock(&kat_release_lock);
+		}
+	}
 out:
 	mutex_unlock(&kat_queue_lock);
 	return ret;

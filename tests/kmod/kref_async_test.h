@@ -107,7 +107,8 @@ struct kref_async_test_state {
  * VHOST_SET_OWNER does) that drops the last reference of a new object,
  * then wait, with the vhost task still running, for the release.  0 if
  * the release ran within the time given; ETIME if it did not, and then
- * the vhost task is stopped and whatever it left runs on its exit.
+ * the vhost task is stopped and the call waits for the release, wherever
+ * it runs.  EBUSY while QUEUE_PENDING's releases are outstanding.
  */
 #define KREF_ASYNC_TEST_PUT_FROM_VHOST	_IO(KREF_ASYNC_TEST_IOC, 7)
 

@@ -12,27 +12,30 @@
 H := harness
 
 .PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
-	compile compile-x86_64 compile-s390 compile-arm64 bench stress stress-short help clean-cache backport-6.12 \
+	compile compile-x86_64 compile-s390 compile-arm64 bench stress stress-short help clean-cache backport-6.12 users users-mutant \
 	test-more e2e-base e2e-detector
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
 
 test:
-	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e compile-x86_64 compile-s390 series \
-		kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
+	@$(H)/run.sh deps assemble lint logscan docs kunit-um mutation kunit-x86_64 guest stress e2e users compile-x86_64 compile-s390 series
 
 # What need not gate every change, run before a session ends and shown in
 # the README: the e2e scenario on the unpatched base (its column of the
 # table cannot change with the series) and on the series before vfio's
-# conversion with the release-map detector off and on, the arm64 compile test (patch 2's
-# ptdump.c hunks only) and the build of every series commit (bisect);
+# conversion with the release-map detector off and on, the converted
+# users' guest with each conversion undone (users-mutant: its checks must
+# fail), the arm64 compile test (patch 2's ptdump.c hunks only), the
+# build of every series commit (bisect) and the 6.12 LTS backport leg
+# (another kernel flavour: UML KUnit and the compile tests on 6.12);
 # then the series again, whose cover letter gets the e2e table with both
 # columns.  Its results go to results-more, so that those of 'test' stay.
 test-more:
-	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base e2e-detector compile-arm64 bisect series
+	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base e2e-detector users-mutant compile-arm64 bisect \
+		kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12 series
 
-# The 6.12 LTS backport leg of 'test' alone.
+# The 6.12 LTS backport leg of 'test-more' alone.
 backport-6.12:
 	@BASE=6.12 $(H)/run.sh deps kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12
 
@@ -54,7 +57,7 @@ series-check:
 export:
 	@$(H)/export.sh
 
-lint logscan docs mutation bisect guest e2e e2e-base e2e-detector kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
+lint logscan docs mutation bisect guest e2e e2e-base e2e-detector users users-mutant kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
 	@$(H)/run.sh $@
 
 compile:

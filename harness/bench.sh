@@ -202,6 +202,23 @@ res["derived"] = {
     # its ratio shows the noise of this figure
     "mapped_put_ratio_option_off": ratio("nonfinal_ns.kref_put_mapped", "nonfinal_ns.kref_put"),
 }
+# The converted users, each old deferral against its replacement, in the
+# same rounds: caller side of a final put (final_ns, lower is better) and
+# releases per second from two CPUs (drain2_ops, higher is better).
+res["users"] = {
+    user: {
+        "old": old, "new": new,
+        "final_ns_old": med("final_ns." + old), "final_ns_new": med("final_ns." + new),
+        "final_ratio_new_to_old": ratio("final_ns." + new, "final_ns." + old),
+        "drain2_ops_old": med("drain2_ops." + old), "drain2_ops_new": med("drain2_ops." + new),
+        "drain2_ratio_new_to_old": ratio("drain2_ops." + new, "drain2_ops." + old),
+    }
+    # tty_kref_put() is kref_put() and then kref_async_defer_worker(), mm
+    # an atomic_t and kref_async_defer_worker(), userns kref_async_defer():
+    # from the bench's kthread all three take the worker path, as "defer"
+    for user, old, new in (("tty", "work", "defer"), ("mm", "mm_old", "defer"),
+                           ("userns", "userns_old", "defer"))
+}
 # The lockdep pass: the release map's cost with the option on.
 if lockdep_raw:
     lfig = parse(lockdep_raw)
@@ -248,6 +265,12 @@ print()
 for name, v in res["derived"].items():
     unit = "(ratio of medians)" if "ratio" in name else "ns per operation (difference of medians)"
     print(f"{name:32} {fmt(v):>9} {unit}")
+print()
+print(f"{'user (old -> new)':26} {'final ns old':>12} {'new':>8} {'ratio':>6} {'drain2/s old':>13} {'new':>9} {'ratio':>6}")
+for user, u in res["users"].items():
+    print(f"{user + ' (' + u['old'] + ' -> ' + u['new'] + ')':26} {fmt(u['final_ns_old']):>12} "
+          f"{fmt(u['final_ns_new']):>8} {fmt(u['final_ratio_new_to_old']):>6} "
+          f"{fmt(u['drain2_ops_old']):>13} {fmt(u['drain2_ops_new']):>9} {fmt(u['drain2_ratio_new_to_old']):>6}")
 if "lockdep_pass" in res:
     print("lockdep pass, non-final put: " + ", ".join(
         f"{k.split('.')[1]} {v:.0f} ns" for k, v in sorted(res["lockdep_pass"]["nonfinal_ns"].items())))

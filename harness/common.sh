@@ -126,7 +126,7 @@ tinyconfig_kernel() {
 # Sets test_tree and test_bd; returns 1 with $config_error set if the
 # configuration fails, 2 if the build does (log: LOGPREFIXbuild.log).
 TEST_FRAGMENTS=("$REPO/harness/stress.config" "$REPO/harness/test-kunit.config"
-		"$REPO/harness/e2e.config")
+		"$REPO/harness/e2e.config" "$REPO/harness/users.config")
 test_tree= test_bd=
 test_kernel() {
 	local name=$1 lp=$2
@@ -141,6 +141,21 @@ test_kernel() {
 		bzImage modules_prepare modules || return 2
 }
 
+# base_kernel LOGPREFIX: the unpatched base kernel that the e2e and
+# users guests boot (e2e.sh base, users.sh base), tinyconfig plus
+# BASE_FRAGMENTS (lockdep, no KASAN), bzImage and modules, in
+# $CACHE/build/e2e-base.  Sets base_bd; returns as test_kernel does.
+BASE_FRAGMENTS=("$REPO/harness/e2e.config" "$REPO/harness/users.config")
+base_bd=
+base_kernel() {
+	local lp=$1 src
+	src=$(base_dir)
+	base_bd=$CACHE/build/e2e-base
+	tinyconfig_kernel "$src" "$base_bd" "$lp" "${BASE_FRAGMENTS[@]}" || return 1
+	log "building the base kernel in $base_bd from $src"
+	kmake "$src" "$base_bd" "${lp}build.log" -j"$JOBS" bzImage modules || return 2
+}
+
 # pack_initramfs DIR FILE: DIR, with the /dev/console that the kernel
 # opens for /init before devtmpfs is mounted, as a gzipped cpio archive.
 pack_initramfs() {
@@ -151,7 +166,8 @@ pack_initramfs() {
 }
 
 # boot_guest KERNEL INITRD CONSOLE DONE-REGEX MEM APPEND [CPU]
-# Boot an x86_64 guest in QEMU under TCG with -smp 2 (never -accel kvm: it
+# Boot an x86_64 guest in QEMU under TCG with -smp 2 (QEMU_SMP: another
+# count of vCPUs; never -accel kvm: it
 # hangs on the machines this runs on), its console to CONSOLE.  /init
 # powers off after printing a line matching DONE-REGEX; if that fails the
 # guest is stopped 60 s later rather than waiting out QEMU_TIMEOUT (600 s),
@@ -161,7 +177,7 @@ boot_guest() {
 	local cpu=${7:-max} qpid done_at= qrc=0
 
 	timeout "${QEMU_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg \
-		-cpu "$cpu" -smp 2 -m "$mem" -nographic -no-reboot \
+		-cpu "$cpu" -smp "${QEMU_SMP:-2}" -m "$mem" -nographic -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" -append "$append" \
 		</dev/null >"$console" 2>&1 &
 	qpid=$!

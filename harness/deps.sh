@@ -14,7 +14,7 @@
 pkgs_build="build-essential flex bison bc libelf-dev libssl-dev python3 ccache
 	    cpio kmod rsync patch git xz-utils"
 pkgs_all="$pkgs_build sparse qemu-system-x86 gcc-s390x-linux-gnu
-	  gcc-aarch64-linux-gnu python3-sphinx python3-yaml"
+	  gcc-aarch64-linux-gnu python3-sphinx python3-yaml libcap-dev"
 
 # linux-source-7.3 is in trixie-backports, which Debian 12 does not list.
 # The suite is added with pin priority 1: apt then installs nothing from

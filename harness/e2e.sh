@@ -117,13 +117,12 @@ build() {
 	if [ "$name" = patched ]; then
 		test_kernel test "$out/$name-" || rc=$?
 		src=$test_tree bd=$test_bd
+	elif [ "$name" = base ]; then
+		base_kernel "$out/$name-" || rc=$?
+		src=$(base_dir) bd=$base_bd
 	else
-		if [ "$name" = base ]; then
-			src=$(base_dir)
-		else
-			src=$(ASSEMBLE_SUFFIX=-detector "$REPO/harness/assemble.sh" "$(detector_upto)") ||
-				die "the series up to the kvm_put_kvm() annotation does not assemble"
-		fi
+		src=$(ASSEMBLE_SUFFIX=-detector "$REPO/harness/assemble.sh" "$(detector_upto)") ||
+			die "the series up to the kvm_put_kvm() annotation does not assemble"
 		[ "$name" = detector ] && frags+=("$REPO/harness/e2e-detector.config")
 		bd=$CACHE/build/e2e-$name
 		tinyconfig_kernel "$src" "$bd" "$out/$name-" "${frags[@]}" || rc=1

@@ -45,6 +45,10 @@ for step; do
 	# The release-map detector on the series before vfio's conversion,
 	# with the option off and on.
 	e2e-detector)	"$REPO/harness/e2e.sh" detector-off detector || rc=$? ;;
+	# The converted users' own selftests, on the series and on the base.
+	users)		"$REPO/harness/users.sh" patched base || rc=$? ;;
+	# The same with each conversion undone: the watch checks must fail.
+	users-mutant)	"$REPO/harness/users.sh" mutant || rc=$? ;;
 	stress)		"$REPO/harness/stress.sh" short || rc=$? ;;
 	stress-long)	"$REPO/harness/stress.sh" long || rc=$? ;;
 	# The 6.12 LTS backport: the series with backport/6.12/ applied, on

@@ -103,11 +103,68 @@ for k, g in d["goals"].items():
 PY
 )
 fi
-python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" "$e2e" "$bench" <<'PY'
+# The converted users: their selftests' verdicts on the base and on the
+# series (make test), the mutant's (make test-more) and each old
+# deferral's cost against its replacement (make bench).
+users=$(python3 - "$checks" "$CACHE/results-more/checks" "$CACHE/out/bench/bench.json" <<'PY'
+import json, os, sys
+checks, more, bj = sys.argv[1:]
+v = {}
+for path in (checks, more):
+    if os.path.exists(path):
+        for line in open(path):
+            verdict, name = line.split()[:2]
+            if name.startswith("users-"):
+                v[name] = verdict
+tests = []
+for name in v:
+    k, _, t = name.partition(":")
+    if k in ("users-base", "users-patched") and not t.startswith(("watch.", "boot", "kernel-log", "build", "config")):
+        if t not in tests:
+            tests.append(t)
+if not tests:
+    print("(No users results yet: run 'make users' before 'make series'.)")
+    sys.exit(0)
+word = {"PASS": "pass", "FAIL": "FAIL", "SKIP": "skip", None: "-"}
+print("Each conversion's own subsystem selftests (tools/testing/selftests of")
+print("the base, built static), on the unpatched base and on the series:")
+print()
+print(f"  {'selftest':20} {'base':6} series")
+for t in tests:
+    print(f"  {t:20} {word[v.get('users-base:' + t)]:6} {word[v.get('users-patched:' + t)]}")
+watch = [n.partition(":")[2] for n in v if n.startswith("users-patched:watch.")]
+if watch:
+    ok = sum(v["users-patched:" + w] == "PASS" for w in watch)
+    print()
+    print(f"On the series, a probe on kref_async's tracepoints checks that each")
+    print(f"release is deferred from the context named above and none is lost:")
+    import textwrap
+    print("\n".join(textwrap.wrap(f"{ok} of {len(watch)} checks pass ({', '.join(sorted(watch))}).", 72)))
+    mut = [n for n in v if n.startswith("users-mutant:watch.")]
+    if mut:
+        bad = sum(v[n] == "PASS" for n in mut)
+        print(f"With each conversion undone (tty and userns releasing synchronously")
+        print(f"again, mm's release lost), {bad} of {len(mut)} of them fail, as they must.")
+if os.path.exists(bj):
+    u = json.load(open(bj)).get("users")
+    if u:
+        print()
+        print("Cost, each old deferral against its replacement in the same bench")
+        print("rounds (final put, caller side, ns; releases per second from two CPUs):")
+        print()
+        for name, d in u.items():
+            f = lambda x, p=0: "-" if x is None else f"{x:.{p}f}"
+            print(f"  {name:7} {d['old']:>10} {f(d['final_ns_old']):>5} -> {d['new']:<6} {f(d['final_ns_new']):>5} ns"
+                  f" ({f(d['final_ratio_new_to_old'], 2)}x);"
+                  f" {f((d['drain2_ops_old'] or 0) / 1e6, 2)}M -> {f((d['drain2_ops_new'] or 0) / 1e6, 2)}M/s"
+                  f" ({f(d['drain2_ratio_new_to_old'], 2)}x)")
+PY
+)
+python3 - "$cover" "$REPO/harness/cover-letter.txt" "$(base_version "$base")" "$results" "$e2e" "$bench" "$users" <<'PY'
 import sys
-cover, tmpl, base, results, e2e, bench = sys.argv[1:]
+cover, tmpl, base, results, e2e, bench, users = sys.argv[1:]
 blurb = open(tmpl).read().replace("@BASE@", base).replace("@RESULTS@", results)
-blurb = blurb.replace("@BENCH@", bench.rstrip())
+blurb = blurb.replace("@BENCH@", bench.rstrip()).replace("@USERS@", users.rstrip())
 blurb = blurb.replace("@E2E@", e2e.rstrip()).rstrip("\n")
 s = open(cover).read()
 s = s.replace("*** SUBJECT HERE ***",

@@ -420,14 +420,14 @@ static bool kref_async_task_work_ok(struct task_struct *task)
 }
 
 static void kref_async_queue(struct kref_async_node *node, bool kref,
-			     void *fn)
+			     void *fn, bool worker_only)
 {
 	enum kref_async_pin pin = KREF_ASYNC_BATCH_PIN;
 	struct task_struct *task = current;
 	struct module *mod;
 	bool live = true;
 
-	if (!kref_async_task_work_ok(task))
+	if (worker_only || !kref_async_task_work_ok(task))
 		goto worker;
 
 	mod = kref_async_pin(fn, &live);
@@ -461,6 +461,15 @@ static bool kref_async_refuse(struct kref_async_node *node, void *release)
 	       WARN_ON_ONCE(kref_async_pending(node));
 }
 
+static void __kref_async_defer(struct kref_async_node *node,
+			       kref_async_release_t release, bool worker_only)
+{
+	if (kref_async_refuse(node, release))
+		return;
+	node->release = release;
+	kref_async_queue(node, false, release, worker_only);
+}
+
 /**
  * kref_async_defer - release an object whose count has just hit zero
  * @node: deferral state embedded in the object, zeroed before first use
@@ -483,12 +492,32 @@ static bool kref_async_refuse(struct kref_async_node *node, void *release)
 void kref_async_defer(struct kref_async_node *node,
 		      kref_async_release_t release)
 {
-	if (kref_async_refuse(node, release))
-		return;
-	node->release = release;
-	kref_async_queue(node, false, release);
+	__kref_async_defer(node, release, false);
 }
 EXPORT_SYMBOL_GPL(kref_async_defer);
+
+/**
+ * kref_async_defer_worker - release an object from a worker, never the caller
+ * @node: deferral state embedded in the object, zeroed before first use
+ * @release: called with @node, later, from a worker
+ *
+ * kref_async_defer(), except that @release runs in a worker even when the
+ * caller is a user task: for a release that the task dropping the last
+ * reference must not be left to run, because that task may go on to wait
+ * in the kernel for something that only the release lets happen.
+ * mmput_async() is one: binder drops a remote process's mm with it, as
+ * the dropping task may then sleep until that process, whose shutdown
+ * needs the mm released, wakes it.  The module that holds @release is
+ * kept as by kref_async_defer(), and kref_async_flush() waits for @release.
+ *
+ * Context: Any context but NMI.  Does not sleep, allocate or fail.
+ */
+void kref_async_defer_worker(struct kref_async_node *node,
+			     kref_async_release_t release)
+{
+	__kref_async_defer(node, release, true);
+}
+EXPORT_SYMBOL_GPL(kref_async_defer_worker);
 
 /*
  * The out-of-line half of kref_put_async(), which callers use instead:
@@ -501,7 +530,7 @@ void __kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 		return;
 	node->kref_release = release;
 	node->kref = kref;
-	kref_async_queue(node, true, release);
+	kref_async_queue(node, true, release, false);
 }
 EXPORT_SYMBOL_GPL(__kref_async_defer_kref);
 

@@ -144,12 +144,14 @@ struct ka_raw {
 	refcount_t users;
 	struct kref_async_node node;
 	atomic_t released;
+	bool in_worker;
 };
 
 static void ka_raw_release(struct kref_async_node *node)
 {
 	struct ka_raw *raw = container_of(node, struct ka_raw, node);
 
+	raw->in_worker = current->flags & PF_WQ_WORKER;
 	atomic_inc(&raw->released);
 }
 
@@ -165,6 +167,23 @@ static void kref_async_test_refcount_core(struct kunit *test)
 		kref_async_defer(&raw.node, ka_raw_release);
 	kref_async_flush();
 	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
+}
+
+/*
+ * kref_async_defer_worker(): run once, by a workqueue worker, and waited
+ * for by kref_async_flush().  (From this kthread kref_async_defer() takes
+ * the worker too: the guest's users step shows the difference from a
+ * user task.)
+ */
+static void kref_async_test_worker_only(struct kunit *test)
+{
+	struct ka_raw raw = { .users = REFCOUNT_INIT(1) };
+
+	if (refcount_dec_and_test(&raw.users))
+		kref_async_defer_worker(&raw.node, ka_raw_release);
+	kref_async_flush();
+	KUNIT_EXPECT_EQ(test, atomic_read(&raw.released), 1);
+	KUNIT_EXPECT_TRUE(test, raw.in_worker);
 }
 
 /*
@@ -815,6 +834,7 @@ static struct kunit_case kref_async_test_cases[] = {
 	KUNIT_CASE(kref_async_test_get_unless_zero_dead),
 	KUNIT_CASE(kref_async_test_dead_count),
 	KUNIT_CASE(kref_async_test_refcount_core),
+	KUNIT_CASE(kref_async_test_worker_only),
 	KUNIT_CASE(kref_async_test_worker_drains),
 	KUNIT_CASE(kref_async_test_group_lock_chain),
 	KUNIT_CASE(kref_async_test_spinlock_irqs_off),

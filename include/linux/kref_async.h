@@ -69,6 +69,8 @@ static inline void kref_async_node_init(struct kref_async_node *node)
 
 void kref_async_defer(struct kref_async_node *node,
 		      kref_async_release_t release);
+void kref_async_defer_worker(struct kref_async_node *node,
+			     kref_async_release_t release);
 void __kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 			     void (*release)(struct kref *kref));
 void kref_async_flush(void);

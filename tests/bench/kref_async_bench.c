@@ -12,10 +12,18 @@
  * final put are:
  *
  *	async	kref_put_async() (worker path: per-CPU list and work item)
- *	work	per-object INIT_WORK() + queue_work() (as mmput_async() does)
+ *	work	per-object INIT_WORK() + queue_work() on system_percpu_wq, from
+ *		kref_put()'s release: what tty_kref_put() did (schedule_work())
  *	dwork0	per-object schedule_delayed_work(..., 0)
  *	dwork1	per-object schedule_delayed_work(..., 1)
  *	rcu	per-object call_rcu()
+ *	mm_old	atomic_dec_and_test(), then INIT_WORK() + schedule_work(): what
+ *		mmput_async() and mmdrop_async() did
+ *	userns_old  atomic_dec_and_test(), then schedule_work() of a work set
+ *		up when the object was: what __put_user_ns() did
+ *	defer	atomic_dec_and_test(), then kref_async_defer(): what the three
+ *		do now (tty and mm with kref_async_defer_worker(), which from
+ *		this kthread takes the same worker path)
  *
  * and every one releases through the same kab_done().  PUT_LOCKED makes a
  * final kref_put_async() from the calling user task under a mutex: the
@@ -59,10 +67,11 @@
 #define KAB_WAIT		(60 * HZ)
 
 enum kab_variant { KAB_ASYNC, KAB_WORK, KAB_DWORK0, KAB_DWORK1, KAB_RCU,
-		   KAB_NR_VARIANTS };
+		   KAB_MM_OLD, KAB_USERNS_OLD, KAB_DEFER, KAB_NR_VARIANTS };
 
 static const char * const kab_names[KAB_NR_VARIANTS] = {
-	"async", "work", "dwork0", "dwork1", "rcu",
+	"async", "work", "dwork0", "dwork1", "rcu", "mm_old", "userns_old",
+	"defer",
 };
 
 struct kab_obj {
@@ -106,6 +115,11 @@ static void kab_done(struct kab_obj *o)
 static void kab_release_kref(struct kref *kref)
 {
 	kab_done(container_of(kref, struct kab_obj, kref));
+}
+
+static void kab_release_node(struct kref_async_node *node)
+{
+	kab_done(container_of(node, struct kab_obj, node));
 }
 
 static void kab_work_fn(struct work_struct *work)
@@ -170,13 +184,27 @@ static __always_inline void kab_put(struct kab_obj *o, enum kab_variant v)
 	case KAB_DWORK1:
 		kref_put(&o->kref, kab_release_dwork1);
 		break;
-	default:
+	case KAB_RCU:
 		kref_put(&o->kref, kab_release_rcu);
+		break;
+	case KAB_MM_OLD:
+		if (atomic_dec_and_test(&o->kref.refcount.refs)) {
+			INIT_WORK(&o->work, kab_work_fn);
+			schedule_work(&o->work);
+		}
+		break;
+	case KAB_USERNS_OLD:
+		if (atomic_dec_and_test(&o->kref.refcount.refs))
+			schedule_work(&o->work);
+		break;
+	default:
+		if (atomic_dec_and_test(&o->kref.refcount.refs))
+			kref_async_defer(&o->node, kab_release_node);
 		break;
 	}
 }
 
-static void kab_arm(int n)
+static void kab_arm(int n, enum kab_variant v)
 {
 	int i;
 
@@ -184,6 +212,9 @@ static void kab_arm(int n)
 		kref_init(&kab_objs[i].kref);
 		/* the union held another variant's state */
 		kref_async_node_init(&kab_objs[i].node);
+		/* userns_old sets its work up with the object, not at the put */
+		if (v == KAB_USERNS_OLD)
+			INIT_WORK(&kab_objs[i].work, kab_work_fn);
 	}
 	atomic_set(&kab_released, 0);
 	WRITE_ONCE(kab_target, n);
@@ -261,7 +292,7 @@ static void kab_bench_nonfinal(u32 round)
 	struct kab_obj *o = &kab_objs[0];
 	u64 dt;
 
-	kab_arm(1);
+	kab_arm(1, KAB_ASYNC);
 	preempt_disable();
 	dt = kab_nonfinal_async(o);
 	preempt_enable();
@@ -314,7 +345,7 @@ static int kab_bench_final(u32 round, enum kab_variant v)
 	u64 t0, dt;
 	int i;
 
-	kab_arm(KAB_FINAL_OBJS);
+	kab_arm(KAB_FINAL_OBJS, v);
 	t0 = ktime_get_ns();
 	for (i = 0; i < KAB_FINAL_OBJS; i++)
 		kab_put(&kab_objs[i], v);
@@ -339,7 +370,7 @@ static int kab_bench_final_each(u32 round, enum kab_variant v, u64 *each)
 	u64 t0, sum = 0;
 	int i;
 
-	kab_arm(KAB_FINAL_OBJS);
+	kab_arm(KAB_FINAL_OBJS, v);
 	for (i = 0; i < KAB_FINAL_OBJS; i++) {
 		t0 = ktime_get_ns();
 		kab_put(&kab_objs[i], v);
@@ -392,7 +423,7 @@ static int kab_bench_drain(u32 round, enum kab_variant v, int nprod)
 	int i, cpu, ret;
 	u64 dt;
 
-	kab_arm(nprod * KAB_DRAIN_OBJS);
+	kab_arm(nprod * KAB_DRAIN_OBJS, v);
 	cpu = cpumask_first(cpu_online_mask);
 	for (i = 0; i < nprod; i++) {
 		prod[i].start = &start;
@@ -436,7 +467,7 @@ static int kab_bench_latency(u32 round, enum kab_variant v, u64 *lat)
 	int i;
 
 	for (i = 0; i < KAB_LAT_SAMPLES; i++) {
-		kab_arm(1);
+		kab_arm(1, v);
 		o->t_put = ktime_get_ns();
 		kab_put(o, v);
 		if (kab_wait_all())
@@ -478,7 +509,7 @@ static int kab_bench_hol(u32 round, u64 *lat)
 	struct kab_obj *slow = &kab_objs[KAB_HOL_OBJS];
 	int i, ret;
 
-	kab_arm(KAB_HOL_OBJS + 1);
+	kab_arm(KAB_HOL_OBJS + 1, KAB_ASYNC);
 	reinit_completion(&kab_slow_started);
 	migrate_disable();
 	slow->t_put = ktime_get_ns();

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../guest_init.h"
 #include "kref_async_test.h"
 
 #define MODULE_PATH	"/" KREF_ASYNC_TEST_NAME ".ko"
@@ -45,21 +46,6 @@
 #define VHOST	KREF_ASYNC_TEST_KIND_VHOST
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-
-static bool check(bool ok, const char *name, const char *fmt, ...)
-{
-	char seen[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(seen, sizeof(seen), fmt, ap);
-	va_end(ap);
-	if (ok)
-		printf("KTEST: PASS %s (%s)\n", name, seen);
-	else
-		printf("KTEST: FAIL %s: %s\n", name, seen);
-	return ok;
-}
 
 static int open_dev(void)
 {

@@ -46,21 +46,6 @@
 #define WATCH_PATH	"/sys/kernel/debug/kref_async_watch"
 #define TEST_TIMEOUT	600
 
-static bool check(bool ok, const char *name, const char *fmt, ...)
-{
-	char seen[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(seen, sizeof(seen), fmt, ap);
-	va_end(ap);
-	if (ok)
-		printf("KTEST: PASS %s (%s)\n", name, seen);
-	else
-		printf("KTEST: FAIL %s: %s\n", name, seen);
-	return ok;
-}
-
 static double now(void)
 {
 	struct timespec ts;

@@ -65,7 +65,7 @@ if [ -s "$out/init.log" ]; then
 	cat "$out/init.log"
 	verdict FAIL guest:build "/init builds with warnings ($out/init.log)"
 fi
-cp "$kd/kref_async_test.ko" "$kd/kref_async_victim.ko" "$rd/"
+cp "$kd"/kref_async_test.ko "$kd"/kref_async_victim.ko "$kd"/kref_async_pair_[ab].ko "$rd/"
 pack_initramfs "$rd" "$out/initramfs.cpio.gz"
 
 log "booting the guest (TCG, -smp 2, timeout ${QEMU_TIMEOUT}s)"

@@ -14,14 +14,22 @@
 # (final puts and releases the guest counted, puts whose release never
 # came, releases of an object already released, reports in the kernel
 # log) and records one check per assertion as stress:* (short),
-# stress-long:* and stress-kcsan:*.
+# stress-long:* and stress-kcsan:*.  The hotplug runs (stress-hotplug:*,
+# stress-long-hotplug:*) add CPU 1 going offline and online again
+# throughout, making final puts on its way out whose releases sleep, and
+# check that kref_async_flush() after each offlining waited for them:
 #
-#   stress.sh [short|long]
+#	stress: ... hp_offlines=N hp_puts=N hp_missed=N
 #
-#   short  10^6 objects on the KASAN kernel (part of 'make test')
-#   long   10^7 objects on the KASAN kernel, then 10^7 on a KCSAN kernel
-#          (tinyconfig + stress.config + stress-kcsan.config);
-#          STRESS_KCSAN=0 skips the latter
+#   stress.sh [short|long|rt]
+#
+#   short  10^6 objects on the KASAN kernel, then 4 x 10^5 with CPU
+#          hotplug (part of 'make test')
+#   long   10^7 objects on the KASAN kernel, 10^6 with CPU hotplug, then
+#          10^7 on a KCSAN kernel (tinyconfig + stress.config +
+#          stress-kcsan.config); STRESS_KCSAN=0 skips the latter
+#   rt     the short runs on the PREEMPT_RT flavour of the test kernel
+#          (+ rt.config, in $CACHE/build/test-rt; part of 'make stress')
 #
 # STRESS_OBJS overrides the object count (the check of at least 10^6 or
 # 10^7 final puts stays); STRESS_SRC=dir builds the module and /init from
@@ -82,11 +90,12 @@ build() {
 	verdict PASS "$p:build" "kernel, module and /init in $((SECONDS - t0))s"
 }
 
-# run NAME PREFIX OBJECTS MIN-PUTS SANITIZER-BANNER [APPEND]: boot the
-# kernel built by 'build NAME', judge its counts and its log.
+# run NAME PREFIX OBJECTS MIN-PUTS SANITIZER-BANNER [HOTPLUG-PUTS [APPEND]]:
+# boot the kernel built by 'build NAME', judge its counts and its log;
+# with HOTPLUG-PUTS, CPU 1 goes offline and online throughout.
 run() {
-	local name=$1 p=$2 objs=$3 min=$4 banner=$5 append=${6:-}
-	local bd=$CACHE/build/$1 out=$CACHE/out/stress/$1-$mode
+	local name=$1 p=$2 objs=$3 min=$4 banner=$5 hp=${6:-0} append=${7:-}
+	local bd=$CACHE/build/$1 out=$CACHE/out/stress/$2
 	local console qrc=0 t0 secs res ctx c v reports foreign lost ok
 	mkdir -p "$out"
 	console=$out/console.log
@@ -98,7 +107,7 @@ run() {
 	QEMU_TIMEOUT=$((cap + 300)) boot_guest "$bd/arch/x86/boot/bzImage" \
 		"$CACHE/out/stress/$name/initramfs.cpio.gz" "$console" \
 		'STRESS: \(DONE\|ERROR\)' 1G \
-		"console=ttyS0 panic=-1 oops=panic stress_objs=$objs stress_secs=$cap $append" ||
+		"console=ttyS0 panic=-1 oops=panic stress_objs=$objs stress_secs=$cap stress_hotplug=$hp $append" ||
 		qrc=$?
 	secs=$((SECONDS - t0))
 	tr -d '\r' < "$console" > "$out/console.txt"
@@ -130,7 +139,9 @@ run() {
 		reports=${reports:-1}
 	fi
 	foreign=$(sed -n 's/^logscan: \([0-9]*\) KCSAN report(s) outside.*/\1/p' "$out/logscan.txt")
-	echo "stress: puts=$(val finals) released=$(val released) lost=$(val lost) double=$(val double) reports=$reports"
+	c=
+	[ "$hp" = 0 ] || c=" hp_offlines=$(val hp_offlines) hp_puts=$(val hp_puts) hp_missed=$(val hp_missed)"
+	echo "stress: puts=$(val finals) released=$(val released) lost=$(val lost) double=$(val double) reports=$reports$c"
 	if [ -z "$res" ]; then
 		verdict FAIL "$p:completed" "no result line ($console)"
 		verdict FAIL "$p:kernel-log" "$reports report(s) in $console"
@@ -158,6 +169,17 @@ run() {
 	ok=PASS
 	[ "$(val user_missed)" = 0 ] && [ "$(val user_checked)" != - ] && [ "$(val user_checked)" -gt 0 ] || ok=FAIL
 	verdict $ok "$p:user-task-work" "$(val user_checked) final puts of a STEP checked released at the next STEP, $(val user_missed) were not"
+	if [ "$hp" != 0 ]; then
+		# At least ten offlinings, each with pending releases that
+		# the flush after it waited for.
+		ok=PASS
+		[ "$(val hp_offlines)" != - ] && [ "$(val hp_offlines)" -ge 10 ] &&
+			[ "$(val hp_puts)" -ge $((10 * hp)) ] || ok=FAIL
+		verdict $ok "$p:offlines" "CPU 1 went offline $(val hp_offlines) times, making $(val hp_puts) final puts on its way out ($hp each)"
+		ok=PASS
+		[ "$(val hp_missed)" = 0 ] && [ "$(val hp_checked)" -gt 0 ] || ok=FAIL
+		verdict $ok "$p:flush-offline" "$(val hp_checked) of them checked after a flush once CPU 1 was offline, $(val hp_missed) not released"
+	fi
 	# Each context must have made final puts on each CPU: a context that
 	# silently made none would otherwise pass.
 	for ctx in user exit kthread softirq hardirq; do
@@ -191,31 +213,43 @@ run() {
 	else
 		verdict FAIL "$p:kernel-log" "$reports unexpected report(s) in $console$c"
 	fi
-	echo "$name-$mode: console log $console"
+	echo "$p: console log $console"
 }
 
 case $mode in
 short)
-	build test stress &&
+	if build test stress; then
 		run test stress "${STRESS_OBJS:-1000000}" 1000000 \
 			'KernelAddressSanitizer initialized'
+		run test stress-hotplug "${STRESS_HP_OBJS:-400000}" 400000 \
+			'KernelAddressSanitizer initialized' 16
+	fi
+	;;
+rt)
+	if build test-rt stress-rt "${TEST_FRAGMENTS[@]}" "$REPO/harness/rt.config"; then
+		run test-rt stress-rt "${STRESS_OBJS:-1000000}" 1000000 'SMP PREEMPT_RT'
+		run test-rt stress-rt-hotplug "${STRESS_HP_OBJS:-400000}" 400000 \
+			'SMP PREEMPT_RT' 16
+	fi
 	;;
 long)
-	build test stress-long &&
+	if build test stress-long; then
 		run test stress-long "${STRESS_OBJS:-10000000}" 10000000 \
 			'KernelAddressSanitizer initialized'
+		run test stress-long-hotplug "${STRESS_HP_OBJS:-1000000}" 1000000 \
+			'KernelAddressSanitizer initialized' 16
+	fi
 	if [ "${STRESS_KCSAN:-1}" != 0 ]; then
 		# No KASAN here: SLUB poisoning at least catches a write to
 		# a freed object when its slot is reused.
 		build stress-kcsan stress-kcsan "$REPO/harness/stress.config" \
 			"$REPO/harness/stress-kcsan.config" &&
 			run stress-kcsan stress-kcsan "${STRESS_OBJS:-10000000}" 10000000 \
-				'kcsan: enabled early' \
-				slub_debug=FZP
+				'kcsan: enabled early' 0 slub_debug=FZP
 	fi
 	;;
 *)
-	die "usage: stress.sh [short|long]"
+	die "usage: stress.sh [short|long|rt]"
 	;;
 esac
 echo "stress $mode: $((SECONDS - start))s"

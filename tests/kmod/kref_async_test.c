@@ -18,6 +18,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/completion.h>
+#include <linux/cpumask.h>
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/jiffies.h>
@@ -32,6 +33,7 @@
 #include <linux/sched/vhost_task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/wait_bit.h>
 
 #include "kref_async_test.h"
 
@@ -63,6 +65,9 @@ static struct kref_async_test_state kat_state;
 /* Releases of QUEUE_PENDING objects wait for it until the deadline. */
 static DECLARE_COMPLETION(kat_gate);
 static unsigned long kat_gate_deadline;
+
+/* QUEUE_PENDING releases that have started, whether or not blocked. */
+static atomic_t kat_pending_entered;
 
 /* One QUEUE_PENDING kthread at a time; the fields are under the lock. */
 static DEFINE_MUTEX(kat_queue_lock);
@@ -126,8 +131,11 @@ static void kat_release(struct kref *kref)
 	else
 		wrong_task = !same_task;
 
-	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING)
+	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING) {
+		atomic_inc(&kat_pending_entered);
+		wake_up_var(&kat_pending_entered);
 		timed_out = !kat_wait_gate();
+	}
 
 	mutex_lock(&kat_release_lock);
 	kat_state.released++;
@@ -245,10 +253,19 @@ static long kat_hold(struct file *file)
 	return ret;
 }
 
-/*
- * A kthread's final puts cannot use task_work: they take the worker
- * path.  Stays until kthread_stop(), which needs the task to exist.
- */
+/* A kthread's end: stay until kthread_stop(), which needs the task. */
+static int kat_wait_stop(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+	while (!kthread_should_stop()) {
+		schedule();
+		set_current_state(TASK_INTERRUPTIBLE);
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}
+
+/* A kthread's final puts cannot use task_work: they take the worker path. */
 static int kat_queue_fn(void *data)
 {
 	u32 i;
@@ -263,13 +280,7 @@ static int kat_queue_fn(void *data)
 	kat_queue_made = i;
 	complete(&kat_queue_done);
 
-	set_current_state(TASK_INTERRUPTIBLE);
-	while (!kthread_should_stop()) {
-		schedule();
-		set_current_state(TASK_INTERRUPTIBLE);
-	}
-	__set_current_state(TASK_RUNNING);
-	return 0;
+	return kat_wait_stop();
 }
 
 static bool kat_pending_outstanding(void)
@@ -406,6 +417,299 @@ out:
 	return ret;
 }
 
+/*
+ * The pair modules' release functions, their gates and what their
+ * releases did.  kat_pair_lock is held by PAIR_QUEUE while it puts, so
+ * that a pair module cannot unregister under it; the rest is under
+ * kat_release_lock.
+ */
+struct kat_pair {
+	void			(*release)(struct kref *kref);
+	struct completion	gate;
+	u32			created;
+	u32			released;
+};
+
+static DEFINE_MUTEX(kat_pair_lock);
+static struct kat_pair kat_pairs[KREF_ASYNC_TEST_PAIRS];
+static unsigned long kat_pair_deadline;
+static u32 kat_pair_nr;
+static u32 kat_pair_tasks;
+static u32 kat_pair_gate_timeouts;
+static pid_t kat_pair_last_task;
+static char kat_pair_order[KREF_ASYNC_TEST_PAIRS * KREF_ASYNC_TEST_PAIR_MAX + 1];
+
+/**
+ * kref_async_test_pair_add - register the release function of a pair module
+ * @pair: 0 for kref_async_pair_a.ko, 1 for kref_async_pair_b.ko
+ * @release: its release function, which PAIR_QUEUE's objects get
+ *
+ * Return: 0, or -EINVAL for a @pair out of range, -EBUSY if registered.
+ */
+int kref_async_test_pair_add(unsigned int pair,
+			     void (*release)(struct kref *kref))
+{
+	int ret = 0;
+
+	if (pair >= KREF_ASYNC_TEST_PAIRS)
+		return -EINVAL;
+	mutex_lock(&kat_pair_lock);
+	if (kat_pairs[pair].release)
+		ret = -EBUSY;
+	else
+		kat_pairs[pair].release = release;
+	mutex_unlock(&kat_pair_lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(kref_async_test_pair_add);
+
+/**
+ * kref_async_test_pair_del - unregister a pair module, from its exit
+ * @pair: as given to kref_async_test_pair_add()
+ *
+ * The module's count was zero to let it unload, so none of its releases
+ * is pending: each held a reference until it returned.
+ */
+void kref_async_test_pair_del(unsigned int pair)
+{
+	if (WARN_ON(pair >= KREF_ASYNC_TEST_PAIRS))
+		return;
+	mutex_lock(&kat_pair_lock);
+	kat_pairs[pair].release = NULL;
+	mutex_unlock(&kat_pair_lock);
+}
+EXPORT_SYMBOL_GPL(kref_async_test_pair_del);
+
+/**
+ * kref_async_test_pair_wait - wait in a pair module's release for its gate
+ * @kref: the object being released
+ */
+void kref_async_test_pair_wait(struct kref *kref)
+{
+	struct kref_async_test_pair_obj *obj =
+		container_of(kref, struct kref_async_test_pair_obj, kref);
+	long left = (long)(READ_ONCE(kat_pair_deadline) - jiffies);
+
+	if (wait_for_completion_timeout(&kat_pairs[obj->pair].gate,
+					left > 0 ? left : 0))
+		return;
+	mutex_lock(&kat_release_lock);
+	kat_pair_gate_timeouts++;
+	kat_state.errors++;
+	mutex_unlock(&kat_release_lock);
+}
+EXPORT_SYMBOL_GPL(kref_async_test_pair_wait);
+
+/**
+ * kref_async_test_pair_done - count a pair module's release and free its object
+ * @kref: the object being released
+ *
+ * Called last, just before the release returns into its module: a release
+ * run after its module was freed would have faulted on its own text first.
+ */
+void kref_async_test_pair_done(struct kref *kref)
+{
+	struct kref_async_test_pair_obj *obj =
+		container_of(kref, struct kref_async_test_pair_obj, kref);
+
+	mutex_lock(&kat_release_lock);
+	if (current->pid != kat_pair_last_task)
+		kat_pair_tasks++;
+	kat_pair_last_task = current->pid;
+	if (kat_pair_nr < ARRAY_SIZE(kat_pair_order) - 1)
+		kat_pair_order[kat_pair_nr++] = 'a' + obj->pair;
+	kat_pairs[obj->pair].released++;
+	mutex_unlock(&kat_release_lock);
+	kfree(obj);
+}
+EXPORT_SYMBOL_GPL(kref_async_test_pair_done);
+
+struct kat_pair_job {
+	struct kref_async_test_pair_queue q;
+	struct kref_async_test_pair_obj *objs[KREF_ASYNC_TEST_PAIRS]
+					     [KREF_ASYNC_TEST_PAIR_MAX];
+	struct completion done;
+	int ret;
+};
+
+/*
+ * On q.cpu: occupy each drain of this CPU's list with a batch of one
+ * QUEUE_PENDING release, blocked on kat_gate, then put the pair objects.
+ * With every drain busy none takes the list, so they pile up in it; once
+ * kat_gate opens, the first drain to finish takes them all as one batch.
+ */
+static int kat_pair_fn(void *data)
+{
+	struct kat_pair_job *job = data;
+	struct kref_async_test_pair_obj *obj;
+	unsigned int i, k, pair;
+	struct kat_obj *blocker;
+
+	for (i = 0; i < KREF_ASYNC_DRAINS; i++) {
+		blocker = kat_create(KREF_ASYNC_TEST_KIND_PENDING);
+		if (!blocker) {
+			job->ret = -ENOMEM;
+			goto out;
+		}
+		kat_note_put(KREF_ASYNC_TEST_KIND_PENDING, kat_put(blocker));
+		/* Its drain has taken it: the next put starts another. */
+		if (!wait_var_event_timeout(&kat_pending_entered,
+					    atomic_read(&kat_pending_entered) > i,
+					    KAT_QUEUE_TIMEOUT)) {
+			job->ret = -ETIMEDOUT;
+			goto out;
+		}
+	}
+	for (k = 0; k < KREF_ASYNC_TEST_PAIRS; k++) {
+		pair = k ^ job->q.first;
+		for (i = 0; i < job->q.n; i++) {
+			obj = job->objs[pair][i];
+			job->objs[pair][i] = NULL;
+			kref_put_async(&obj->kref, kat_pairs[pair].release,
+				       &obj->node);
+		}
+	}
+out:
+	complete_all(&kat_gate);
+	complete(&job->done);
+	return kat_wait_stop();
+}
+
+static bool kat_pair_outstanding(void)
+{
+	bool outstanding = false;
+	unsigned int pair;
+
+	mutex_lock(&kat_release_lock);
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++)
+		if (kat_pairs[pair].created != kat_pairs[pair].released)
+			outstanding = true;
+	mutex_unlock(&kat_release_lock);
+	return outstanding;
+}
+
+static long kat_pair_queue(struct kref_async_test_pair_queue __user *arg)
+{
+	struct kref_async_test_pair_obj *obj;
+	struct task_struct *task;
+	struct kat_pair_job *job;
+	unsigned int pair, i;
+	long ret;
+
+	job = kzalloc_obj(*job, GFP_KERNEL);
+	if (!job)
+		return -ENOMEM;
+	init_completion(&job->done);
+	if (copy_from_user(&job->q, arg, sizeof(job->q))) {
+		ret = -EFAULT;
+		goto out_free;
+	}
+	if (job->q.cpu >= nr_cpu_ids || !cpu_online(job->q.cpu) ||
+	    job->q.first >= KREF_ASYNC_TEST_PAIRS || !job->q.n ||
+	    job->q.n > KREF_ASYNC_TEST_PAIR_MAX) {
+		ret = -EINVAL;
+		goto out_free;
+	}
+
+	mutex_lock(&kat_queue_lock);
+	mutex_lock(&kat_pair_lock);
+	ret = -ENOENT;
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++)
+		if (!kat_pairs[pair].release)
+			goto out;
+	ret = -EBUSY;
+	if (kat_queue_task || kat_pending_outstanding() ||
+	    kat_pair_outstanding())
+		goto out;
+	ret = -ENOMEM;
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++) {
+		for (i = 0; i < job->q.n; i++) {
+			obj = kzalloc_obj(*obj, GFP_KERNEL);
+			if (!obj)
+				goto out;
+			kref_init(&obj->kref);
+			obj->pair = pair;
+			job->objs[pair][i] = obj;
+		}
+	}
+
+	reinit_completion(&kat_gate);
+	WRITE_ONCE(kat_gate_deadline, jiffies + KAT_GATE_TIMEOUT);
+	atomic_set(&kat_pending_entered, 0);
+	mutex_lock(&kat_release_lock);
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++) {
+		reinit_completion(&kat_pairs[pair].gate);
+		kat_pairs[pair].created += job->q.n;
+	}
+	WRITE_ONCE(kat_pair_deadline, jiffies + KAT_GATE_TIMEOUT);
+	kat_pair_nr = 0;
+	kat_pair_tasks = 0;
+	kat_pair_last_task = 0;
+	memset(kat_pair_order, 0, sizeof(kat_pair_order));
+	mutex_unlock(&kat_release_lock);
+
+	task = kthread_run_on_cpu(kat_pair_fn, job, job->q.cpu,
+				  KREF_ASYNC_TEST_NAME "/%u");
+	if (IS_ERR(task)) {
+		ret = PTR_ERR(task);
+		mutex_lock(&kat_release_lock);
+		for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++)
+			kat_pairs[pair].created -= job->q.n;
+		mutex_unlock(&kat_release_lock);
+		complete_all(&kat_gate);
+		goto out;
+	}
+	/* The blockers' releases time out at the gate's deadline at worst. */
+	wait_for_completion(&job->done);
+	kthread_stop(task);
+	ret = job->ret;
+	if (ret) {
+		/* Not put: not to be waited for. */
+		mutex_lock(&kat_release_lock);
+		for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++)
+			kat_pairs[pair].created -= job->q.n;
+		mutex_unlock(&kat_release_lock);
+	}
+out:
+	mutex_unlock(&kat_pair_lock);
+	mutex_unlock(&kat_queue_lock);
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++)
+		for (i = 0; i < KREF_ASYNC_TEST_PAIR_MAX; i++)
+			kfree(job->objs[pair][i]);
+out_free:
+	kfree(job);
+	return ret;
+}
+
+static long kat_pair_open(u32 __user *arg)
+{
+	u32 pair;
+
+	if (get_user(pair, arg))
+		return -EFAULT;
+	if (pair >= KREF_ASYNC_TEST_PAIRS)
+		return -EINVAL;
+	complete_all(&kat_pairs[pair].gate);
+	return 0;
+}
+
+static long kat_pair_state(struct kref_async_test_pair_state __user *arg)
+{
+	struct kref_async_test_pair_state st = {};
+	unsigned int pair;
+
+	mutex_lock(&kat_release_lock);
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++) {
+		st.created[pair] = kat_pairs[pair].created;
+		st.released[pair] = kat_pairs[pair].released;
+	}
+	st.tasks = kat_pair_tasks;
+	st.gate_timeouts = kat_pair_gate_timeouts;
+	memcpy(st.order, kat_pair_order, sizeof(st.order));
+	mutex_unlock(&kat_release_lock);
+	return copy_to_user(arg, &st, sizeof(st)) ? -EFAULT : 0;
+}
+
 static long kat_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
@@ -427,6 +731,12 @@ static long kat_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return 0;
 	case KREF_ASYNC_TEST_PUT_FROM_VHOST:
 		return kat_put_from_vhost();
+	case KREF_ASYNC_TEST_PAIR_QUEUE:
+		return kat_pair_queue(uarg);
+	case KREF_ASYNC_TEST_PAIR_OPEN:
+		return kat_pair_open(uarg);
+	case KREF_ASYNC_TEST_PAIR_STATE:
+		return kat_pair_state(uarg);
 	}
 	return -ENOTTY;
 }
@@ -479,6 +789,10 @@ static struct miscdevice kat_misc = {
 
 static int __init kat_init(void)
 {
+	unsigned int pair;
+
+	for (pair = 0; pair < KREF_ASYNC_TEST_PAIRS; pair++)
+		init_completion(&kat_pairs[pair].gate);
 	return misc_register(&kat_misc);
 }
 module_init(kat_init);
@@ -486,10 +800,13 @@ module_init(kat_init);
 static void __exit kat_exit(void)
 {
 	u32 created, released;
+	unsigned int i;
 
 	misc_deregister(&kat_misc);
 	/* A kthread left behind by QUEUE_PENDING: let it finish, stop it. */
 	complete_all(&kat_gate);
+	for (i = 0; i < KREF_ASYNC_TEST_PAIRS; i++)
+		complete_all(&kat_pairs[i].gate);
 	if (kat_queue_task)
 		kthread_stop(kat_queue_task);
 

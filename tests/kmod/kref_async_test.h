@@ -112,9 +112,77 @@ struct kref_async_test_state {
  */
 #define KREF_ASYNC_TEST_PUT_FROM_VHOST	_IO(KREF_ASYNC_TEST_IOC, 7)
 
+/*
+ * The pair modules, kref_async_pair_a.ko (0) and kref_async_pair_b.ko (1):
+ * each registers a release function with this module, and PAIR_QUEUE puts
+ * n objects of each, those of @first first, from a kthread bound to @cpu,
+ * once every drain of that CPU is busy: all 2n wait in one list and run
+ * as one batch, newest first.  Each pair module's releases wait for its
+ * own PAIR_OPEN.  EBUSY while releases of an earlier call are pending.
+ */
+#define KREF_ASYNC_TEST_PAIRS		2
+#define KREF_ASYNC_TEST_PAIR_MAX	8
+
+/**
+ * struct kref_async_test_pair_queue - argument of PAIR_QUEUE
+ * @cpu: the CPU whose list the batch is put on
+ * @first: the pair module whose objects are put first
+ * @n: objects of each pair module, 1 to KREF_ASYNC_TEST_PAIR_MAX
+ */
+struct kref_async_test_pair_queue {
+	__u32 cpu;
+	__u32 first;
+	__u32 n;
+};
+
+/**
+ * struct kref_async_test_pair_state - the pair modules' releases
+ * @created: objects put by PAIR_QUEUE, per pair module
+ * @released: releases that have run, per pair module
+ * @tasks: tasks the releases of the last PAIR_QUEUE ran in, counted as
+ *	the task changes from one release to the next (1: one task ran them
+ *	all, one after another)
+ * @gate_timeouts: releases that gave up waiting for PAIR_OPEN
+ * @order: 'a' or 'b' per release of the last PAIR_QUEUE, in the order
+ *	they ran; NUL-terminated
+ */
+struct kref_async_test_pair_state {
+	__u32 created[KREF_ASYNC_TEST_PAIRS];
+	__u32 released[KREF_ASYNC_TEST_PAIRS];
+	__u32 tasks;
+	__u32 gate_timeouts;
+	char order[KREF_ASYNC_TEST_PAIRS * KREF_ASYNC_TEST_PAIR_MAX + 1];
+	__u8 pad[7];
+};
+
+#define KREF_ASYNC_TEST_PAIR_QUEUE	_IOW(KREF_ASYNC_TEST_IOC, 8, \
+					     struct kref_async_test_pair_queue)
+/* Let the releases of the pair module given (0 or 1) run. */
+#define KREF_ASYNC_TEST_PAIR_OPEN	_IOW(KREF_ASYNC_TEST_IOC, 9, __u32)
+#define KREF_ASYNC_TEST_PAIR_STATE	_IOR(KREF_ASYNC_TEST_IOC, 10, \
+					     struct kref_async_test_pair_state)
+
 #ifdef __KERNEL__
+#include <linux/kref.h>
+#include <linux/kref_async.h>
+
 /* For kref_async_victim.ko: counts one of its releases as run. */
 void kref_async_test_note_victim(void);
+
+/* An object of a pair module, made and put by this module. */
+struct kref_async_test_pair_obj {
+	struct kref		kref;
+	struct kref_async_node	node;
+	unsigned int		pair;
+};
+
+/* For the pair modules: their release functions come and go. */
+int kref_async_test_pair_add(unsigned int pair,
+			     void (*release)(struct kref *kref));
+void kref_async_test_pair_del(unsigned int pair);
+/* Called by a pair module's release: wait for PAIR_OPEN, then count. */
+void kref_async_test_pair_wait(struct kref *kref);
+void kref_async_test_pair_done(struct kref *kref);
 #endif
 
 #endif /* _KREF_ASYNC_TEST_H */

@@ -17,6 +17,10 @@
  *	hardirq	a pinned hard hrtimer per CPU, which only empties slots
  *
  * while two kthreads and a user task call kref_async_flush() throughout.
+ * With hotplug_puts set, a CPU going offline also makes final puts from
+ * its hotplug thread, of objects whose releases sleep, and /init takes
+ * CPU 1 offline and online again throughout: HOTPLUG_CHECK, once the CPU
+ * is offline, checks that kref_async_flush() waited for them.
  *
  * An object's state, in kas_state[id] and not in the object, goes from
  * UNUSED to LIVE when it is created and from LIVE to RELEASED in its
@@ -34,7 +38,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/fs.h>
@@ -136,6 +142,23 @@ static atomic_long_t kas_user_checked;
 static atomic_long_t kas_user_missed;
 static atomic_long_t kas_alloc_failed;
 static atomic_long_t kas_throttled;
+/*
+ * The ids of the final puts made by CPUs going offline since the last
+ * HOTPLUG_CHECK; under kas_hp_lock, which HOTPLUG_CHECK holds across its
+ * flush and check.
+ */
+#define KAS_MAX_HP		256
+/* Each such release sleeps this long: the batch outlasts the offlining. */
+#define KAS_HP_SLEEP_MS		10
+static DEFINE_MUTEX(kas_hp_lock);
+static unsigned long kas_hp_ids[KAS_MAX_HP];
+static unsigned int kas_hp_nids;
+static int kas_hp_state = -1;
+static atomic_long_t kas_hp_offlines;
+static atomic_long_t kas_hp_puts;
+static atomic_long_t kas_hp_checked;
+static atomic_long_t kas_hp_missed;
+
 /* Final puts per context and CPU. */
 static atomic_long_t kas_finals_by[KREF_ASYNC_STRESS_NR_CTX]
 				  [KREF_ASYNC_STRESS_MAX_CPUS];
@@ -218,8 +241,18 @@ static void kas_release(struct kref *kref)
 	kfree(obj);
 }
 
-/* Drop a reference to @obj; returns true if it was the last one. */
-static bool kas_put(struct kas_obj *obj)
+/* A release that takes its time, for the objects put by hotplug. */
+static void kas_release_slow(struct kref *kref)
+{
+	msleep(KAS_HP_SLEEP_MS);
+	kas_release(kref);
+}
+
+/*
+ * Drop a reference to @obj, to be released by @release; returns true if
+ * it was the last one.
+ */
+static bool __kas_put(struct kas_obj *obj, void (*release)(struct kref *kref))
 {
 	enum kref_async_stress_ctx ctx = kas_ctx();
 	bool pinned = !preemptible();
@@ -230,7 +263,7 @@ static bool kas_put(struct kas_obj *obj)
 		this_cpu_inc(kas_put_depth);
 	else
 		lock_map_acquire(&kas_put_map);
-	final = kref_put_async(&obj->kref, kas_release, &obj->node);
+	final = kref_put_async(&obj->kref, release, &obj->node);
 	if (pinned)
 		this_cpu_dec(kas_put_depth);
 	else
@@ -244,6 +277,11 @@ static bool kas_put(struct kas_obj *obj)
 		atomic_long_inc(&kas_finals);
 	}
 	return final;
+}
+
+static bool kas_put(struct kas_obj *obj)
+{
+	return __kas_put(obj, kas_release);
 }
 
 /*
@@ -417,12 +455,53 @@ static void kas_start_hrtimer(void *data)
 }
 
 /* Stop every producer and flusher and wait for them; under kas_run_lock. */
+/*
+ * Teardown of CPUHP_AP_ONLINE_DYN: runs in @cpu's hotplug thread, on
+ * @cpu, as it goes offline.  A kthread's final puts take the worker path:
+ * onto @cpu's list, whose releases then sleep well past the offlining.
+ */
+static int kas_cpu_offline(unsigned int cpu)
+{
+	struct kas_obj *obj;
+	unsigned int i;
+
+	mutex_lock(&kas_hp_lock);
+	for (i = 0; i < kas_cfg.hotplug_puts && kas_hp_nids < KAS_MAX_HP; i++) {
+		obj = kas_create(GFP_KERNEL);
+		if (!obj)
+			break;
+		/* Every reference is ours: the next put is the last. */
+		refcount_set(&obj->kref.refcount, 1);
+		kas_hp_ids[kas_hp_nids++] = obj->id;
+		__kas_put(obj, kas_release_slow);
+		atomic_long_inc(&kas_hp_puts);
+	}
+	atomic_long_inc(&kas_hp_offlines);
+	mutex_unlock(&kas_hp_lock);
+	return 0;
+}
+
+static long kas_hotplug_check(void)
+{
+	mutex_lock(&kas_hp_lock);
+	kas_flush();
+	kas_check_released(kas_hp_ids, kas_hp_nids, &kas_hp_checked,
+			   &kas_hp_missed);
+	kas_hp_nids = 0;
+	mutex_unlock(&kas_hp_lock);
+	return !READ_ONCE(kas_running);
+}
+
 static void kas_stop(void)
 {
 	unsigned int cpu, i;
 
 	if (kas_phase != KAS_STARTED)
 		return;
+	if (kas_hp_state >= 0) {
+		cpuhp_remove_state_nocalls(kas_hp_state);
+		kas_hp_state = -1;
+	}
 	WRITE_ONCE(kas_running, false);
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		struct kas_cpu *pc = &kas_cpus[cpu];
@@ -456,7 +535,8 @@ static long kas_start(const struct kref_async_stress_config __user *arg)
 	    !is_power_of_2(cfg.slots) || cfg.slots > (1U << 20) ||
 	    cfg.refs < 2 || cfg.refs > KAS_MAX_REFS ||
 	    !cfg.hrtimer_us || cfg.hrtimer_us > USEC_PER_SEC ||
-	    !cfg.irq_steps || cfg.irq_steps > 256 || !cfg.max_inflight)
+	    !cfg.irq_steps || cfg.irq_steps > 256 || !cfg.max_inflight ||
+	    cfg.hotplug_puts > KAS_MAX_HP)
 		return -EINVAL;
 
 	mutex_lock(&kas_run_lock);
@@ -507,6 +587,15 @@ static long kas_start(const struct kref_async_stress_config __user *arg)
 		add_timer_on(&pc->timer, cpu);
 		smp_call_function_single(cpu, kas_start_hrtimer, pc, true);
 	}
+	if (cfg.hotplug_puts && !ret) {
+		ret = cpuhp_setup_state_nocalls(CPUHP_AP_ONLINE_DYN,
+						KREF_ASYNC_STRESS_NAME ":offline",
+						NULL, kas_cpu_offline);
+		if (ret >= 0) {
+			kas_hp_state = ret;
+			ret = 0;
+		}
+	}
 	for (i = 0; i < KAS_NR_FLUSHERS && !ret; i++) {
 		task = kthread_run(kas_flusher_fn, NULL,
 				   KREF_ASYNC_STRESS_NAME "-flush/%u", i);
@@ -547,6 +636,10 @@ static void kas_fill(struct kref_async_stress_result *res)
 		for (cpu = 0; cpu < KREF_ASYNC_STRESS_MAX_CPUS; cpu++)
 			res->finals_by[ctx][cpu] =
 				atomic_long_read(&kas_finals_by[ctx][cpu]);
+	res->hp_offlines = atomic_long_read(&kas_hp_offlines);
+	res->hp_puts = atomic_long_read(&kas_hp_puts);
+	res->hp_checked = atomic_long_read(&kas_hp_checked);
+	res->hp_missed = atomic_long_read(&kas_hp_missed);
 }
 
 /* Ids below @created whose object has not been released. */
@@ -696,6 +789,8 @@ static long kas_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return 0;
 	case KREF_ASYNC_STRESS_RESULT:
 		return kas_result(uarg, true);
+	case KREF_ASYNC_STRESS_HOTPLUG_CHECK:
+		return kas_hotplug_check();
 	}
 	return -ENOTTY;
 }

@@ -40,6 +40,9 @@ enum kref_async_stress_ctx {
  * @irq_steps: slots each timer or hrtimer callback empties or fills
  * @max_inflight: final puts whose release has not run yet above which
  *	producers hold off (sleeping ones flush, atomic ones only drop)
+ * @hotplug_puts: final puts that a CPU going offline makes on its way,
+ *	from its hotplug thread, of objects whose releases sleep: they are
+ *	still on that CPU's list once it is offline (0: no hotplug callback)
  */
 struct kref_async_stress_config {
 	__u64	objects;
@@ -48,7 +51,7 @@ struct kref_async_stress_config {
 	__u32	hrtimer_us;
 	__u32	irq_steps;
 	__u32	max_inflight;
-	__u32	pad;
+	__u32	hotplug_puts;
 };
 
 /**
@@ -75,6 +78,11 @@ struct kref_async_stress_config {
  * @running: producers are running
  * @cpus: online CPUs
  * @finals_by: final puts, per context (&enum kref_async_stress_ctx) and CPU
+ * @hp_offlines: CPUs that went offline while the hotplug callback was set
+ * @hp_puts: final puts made by those CPUs on their way offline
+ * @hp_checked: of those, puts checked by HOTPLUG_CHECK
+ * @hp_missed: of those, objects that HOTPLUG_CHECK found not released
+ *	after its kref_async_flush()
  */
 struct kref_async_stress_result {
 	__u64	created;
@@ -94,6 +102,10 @@ struct kref_async_stress_result {
 	__u32	running;
 	__u32	cpus;
 	__u64	finals_by[KREF_ASYNC_STRESS_NR_CTX][KREF_ASYNC_STRESS_MAX_CPUS];
+	__u64	hp_offlines;
+	__u64	hp_puts;
+	__u64	hp_checked;
+	__u64	hp_missed;
 };
 
 /* 0xB0 is set aside for devices in development (ioctl-number.rst). */
@@ -122,5 +134,12 @@ struct kref_async_stress_result {
 /* kref_async_flush(), then check every object's state. */
 #define KREF_ASYNC_STRESS_RESULT	_IOR(KREF_ASYNC_STRESS_IOC, 0x27, \
 					     struct kref_async_stress_result)
+
+/*
+ * After a CPU went offline: kref_async_flush(), then check that the
+ * objects it put on its way are released.  Returns 1 once the run is
+ * stopped, 0 before.
+ */
+#define KREF_ASYNC_STRESS_HOTPLUG_CHECK	_IO(KREF_ASYNC_STRESS_IOC, 0x28)
 
 #endif /* _KREF_ASYNC_STRESS_H */

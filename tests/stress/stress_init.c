@@ -14,6 +14,9 @@
  *					SIGKILL while putting; or that
  *					_exit() right after a STEP
  *	one flusher			FLUSH in a loop
+ *	with stress_hotplug=N, a	CPU 1 offline, HOTPLUG_CHECK, CPU 1
+ *	hotplugger			online, in a loop (the CPU makes N
+ *					final puts on its way offline)
  *
  * until stress_objs objects exist (or stress_secs pass), then stops
  * everything, drops what the slots still hold, flushes and prints what
@@ -233,6 +236,55 @@ static void flusher_fn(int unused)
 	flusher();
 }
 
+/* Write @val to CPU 1's online file; retried while the kernel is busy. */
+static int cpu1_online(const char *val)
+{
+	int fd, i, err = 0;
+
+	for (i = 0; i < 50; i++) {
+		fd = open("/sys/devices/system/cpu/cpu1/online", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return errno;
+		err = write(fd, val, 1) == 1 ? 0 : errno;
+		close(fd);
+		if (err != EBUSY && err != EAGAIN)
+			break;
+		usleep(20000);
+	}
+	return err;
+}
+
+/*
+ * Take CPU 1 offline and back, until the run stops, after the other
+ * producers have had HOTPLUG_START_S seconds with both CPUs.  After each
+ * offlining, HOTPLUG_CHECK flushes and checks that the releases queued on
+ * CPU 1's way out (which sleep) have run.  Ends with CPU 1 online.
+ */
+#define HOTPLUG_START_S		3
+
+static void hotplugger(int unused)
+{
+	int fd = open_dev(), r = 0;
+
+	if (fd < 0)
+		child_fail("open");
+	sleep(HOTPLUG_START_S);
+	while (!r) {
+		errno = cpu1_online("0");
+		if (errno)
+			child_fail("cpu1 offline");
+		r = ioctl(fd, KREF_ASYNC_STRESS_HOTPLUG_CHECK);
+		if (r < 0)
+			child_fail("HOTPLUG_CHECK");
+		usleep(20000);
+		errno = cpu1_online("1");
+		if (errno)
+			child_fail("cpu1 online");
+		usleep(100000);
+	}
+	_exit(0);
+}
+
 static void print_result(const struct kref_async_stress_result *r,
 			 double run_s)
 {
@@ -255,10 +307,14 @@ static void print_result(const struct kref_async_stress_result *r,
 		{ "user_missed", r->user_missed },
 		{ "throttled", r->throttled },
 		{ "alloc_failed", r->alloc_failed },
+		{ "hp_offlines", r->hp_offlines },
+		{ "hp_puts", r->hp_puts },
+		{ "hp_checked", r->hp_checked },
+		{ "hp_missed", r->hp_missed },
 		{ "run_ms", (long long)(run_s * 1000) },
 	};
 	unsigned int ctx, cpu, i, cpus = r->cpus;
-	char line[512];
+	char line[768];
 	int len;
 
 	if (cpus > KREF_ASYNC_STRESS_MAX_CPUS)
@@ -354,9 +410,10 @@ int main(void)
 
 	guest_init_console();
 
-	/* stress_objs=N stress_secs=N on the kernel command line */
+	/* stress_objs=N stress_secs=N stress_hotplug=N on the command line */
 	cfg.objects = env_ulong("stress_objs", 1000000);
 	secs = env_ulong("stress_secs", 600);
+	cfg.hotplug_puts = env_ulong("stress_hotplug", 0);
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (cpus < 2)
 		finish("fewer than 2 CPUs online");
@@ -369,9 +426,9 @@ int main(void)
 	if (fd < 0)
 		fail("open " KREF_ASYNC_STRESS_DEV);
 
-	printf("STRESS: start objects=%llu refs=%u slots=%u cpus=%ld cap=%.0fs\n",
+	printf("STRESS: start objects=%llu refs=%u slots=%u cpus=%ld cap=%.0fs hotplug_puts=%u\n",
 	       (unsigned long long)cfg.objects, cfg.refs, cfg.slots, cpus,
-	       secs);
+	       secs, cfg.hotplug_puts);
 	t0 = now();
 	if (ioctl(fd, KREF_ASYNC_STRESS_START, &cfg))
 		fail("START");
@@ -380,6 +437,8 @@ int main(void)
 		pids[n++] = spawn(exit_driver, i);
 	}
 	pids[n++] = spawn(flusher_fn, 0);
+	if (cfg.hotplug_puts)
+		pids[n++] = spawn(hotplugger, 0);
 
 	for (;;) {
 		sleep(1);

@@ -36,7 +36,6 @@
 
 #define MODULE_PATH	"/" KREF_ASYNC_TEST_NAME ".ko"
 #define VICTIM_NAME	"kref_async_victim"
-#define VICTIM_PATH	"/" VICTIM_NAME ".ko"
 #define NR_PENDING	64
 #define NR_REPEAT	100
 
@@ -443,12 +442,14 @@ static void test_unload(void)
 	      i > 20 ? 20 : i);
 }
 
-/* Load kref_async_victim.ko with @params: 0 or the errno. */
-static int load_victim(const char *params)
+/* Load /@name.ko with @params: 0 or the errno. */
+static int load_ko(const char *name, const char *params)
 {
+	char path[64];
 	int fd, err = 0;
 
-	fd = open(VICTIM_PATH, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/%s.ko", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
 	if (syscall(SYS_finit_module, fd, params, 0))
@@ -457,9 +458,20 @@ static int load_victim(const char *params)
 	return err;
 }
 
+/* Unload @name without waiting: 0 or the errno (EWOULDBLOCK: in use). */
+static int unload_ko(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? errno : 0;
+}
+
+static int load_victim(const char *params)
+{
+	return load_ko(VICTIM_NAME, params);
+}
+
 static int unload_victim(void)
 {
-	return syscall(SYS_delete_module, VICTIM_NAME, O_NONBLOCK) ? errno : 0;
+	return unload_ko(VICTIM_NAME);
 }
 
 /*
@@ -577,6 +589,154 @@ static void test_module_unrelated_unload(void)
 		ioctl(fd, KREF_ASYNC_TEST_OPEN_GATE);
 	ioctl(fd, KREF_ASYNC_TEST_FLUSH);
 	close(fd);
+}
+
+/*
+ * Two modules' releases in one batch of the worker: each module's unload
+ * is refused while its own releases are pending and goes through once
+ * they have returned, whatever the other's are doing.  PAIR_QUEUE puts
+ * NR_PAIR objects of each pair module on CPU 1, those of @first first;
+ * the batch runs newest first, so the other module's releases run first.
+ * The batch is pinned through @first, the module of its oldest release,
+ * which is also the last to run; the other's releases keep their module
+ * each, and it must unload while @first's releases are still blocked.
+ * Run for @first = b (unload a, then b) and @first = a (b, then a).
+ */
+#define NR_PAIR		4
+
+static const char *const pair_names[KREF_ASYNC_TEST_PAIRS] = {
+	"kref_async_pair_a", "kref_async_pair_b",
+};
+
+/* One ioctl on a file of its own: 0 or the errno. */
+static int pair_ioctl(unsigned long cmd, void *arg)
+{
+	int fd = open_dev(), err = 0;
+
+	if (fd < 0 || ioctl(fd, cmd, arg))
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+static int pair_state(struct kref_async_test_pair_state *st)
+{
+	return pair_ioctl(KREF_ASYNC_TEST_PAIR_STATE, st);
+}
+
+/* Wait up to 20 s until @pair's releases number @want. */
+static bool pair_wait_released(unsigned int pair, unsigned int want)
+{
+	struct kref_async_test_pair_state st;
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		if (pair_state(&st))
+			return false;
+		if (st.released[pair] >= want)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+/* Unload @name, retrying for up to 2 s while it is in use. */
+static int pair_unload(const char *name)
+{
+	int i, err = 0;
+
+	for (i = 0; i < 100; i++) {
+		err = unload_ko(name);
+		if (err != EWOULDBLOCK && err != EBUSY)
+			break;
+		usleep(20000);
+	}
+	return err;
+}
+
+static void test_module_pair(unsigned int first)
+{
+	struct kref_async_test_pair_queue q = {
+		.cpu = 1, .first = first, .n = NR_PAIR,
+	};
+	unsigned int other = !first, p, i;
+	const char *fname = pair_names[first], *oname = pair_names[other];
+	struct kref_async_test_pair_state st;
+	char name[48], expect[2 * NR_PAIR + 1];
+	unsigned int base[KREF_ASYNC_TEST_PAIRS];
+	int err, err_f, err_o;
+	bool ran;
+
+#define PAIR_CHECK(ok, what, ...) \
+	(snprintf(name, sizeof(name), "module.pair-%c-first.%s", \
+		  'a' + first, what), check(ok, name, __VA_ARGS__))
+
+	for (p = 0; p < KREF_ASYNC_TEST_PAIRS; p++) {
+		err = load_ko(pair_names[p], "");
+		if (err) {
+			PAIR_CHECK(false, "load", "finit_module %s: %s",
+				   pair_names[p], strerror(err));
+			if (p)
+				unload_ko(pair_names[0]);
+			return;
+		}
+	}
+	err = pair_state(&st);
+	for (p = 0; p < KREF_ASYNC_TEST_PAIRS; p++)
+		base[p] = st.released[p];
+	if (!err)
+		err = pair_ioctl(KREF_ASYNC_TEST_PAIR_QUEUE, &q);
+	if (err) {
+		PAIR_CHECK(false, "queue", "PAIR_QUEUE: %s", strerror(err));
+		unload_ko(fname);
+		unload_ko(oname);
+		return;
+	}
+
+	/* Both are pinned by their own pending releases. */
+	err_f = unload_ko(fname);
+	err_o = unload_ko(oname);
+	PAIR_CHECK(err_f == EWOULDBLOCK && err_o == EWOULDBLOCK, "refused",
+		   "with all %u releases of each pending: delete_module %s: %s, %s: %s",
+		   NR_PAIR, fname, strerror(err_f), oname, strerror(err_o));
+
+	/*
+	 * The other module's releases run, then the batch blocks in
+	 * @first's: the other unloads, @first may not.
+	 */
+	pair_ioctl(KREF_ASYNC_TEST_PAIR_OPEN, &other);
+	ran = pair_wait_released(other, base[other] + NR_PAIR);
+	err_o = ran ? pair_unload(oname) : ETIME;
+	err_f = unload_ko(fname);
+	pair_state(&st);
+	PAIR_CHECK(!err_o && err_f == EWOULDBLOCK &&
+		   st.released[first] == base[first],
+		   "other-unloads",
+		   "%s's releases %s; delete_module %s: %s, then %s, with its %u releases blocked: %s",
+		   oname, ran ? "ran" : "did not run", oname, strerror(err_o),
+		   fname, st.created[first] - st.released[first],
+		   strerror(err_f));
+
+	pair_ioctl(KREF_ASYNC_TEST_PAIR_OPEN, &first);
+	ran = pair_wait_released(first, base[first] + NR_PAIR);
+	err_f = ran ? pair_unload(fname) : ETIME;
+	PAIR_CHECK(!err_f, "first-unloads",
+		   "%s's releases %s; delete_module %s: %s",
+		   fname, ran ? "ran" : "did not run", fname, strerror(err_f));
+	/* Not to leave a module behind for the next run. */
+	if (err_o)
+		pair_unload(oname);
+
+	pair_state(&st);
+	for (i = 0; i < 2 * NR_PAIR; i++)
+		expect[i] = 'a' + (i < NR_PAIR ? other : first);
+	expect[i] = 0;
+	PAIR_CHECK(!strcmp(st.order, expect) && st.tasks == 1 &&
+		   !st.gate_timeouts, "one-batch",
+		   "releases ran in the order %s (one batch, newest first: %s) in %u task(s); %u gate timeouts",
+		   st.order, expect, st.tasks, st.gate_timeouts);
+#undef PAIR_CHECK
 }
 
 /*
@@ -705,6 +865,8 @@ int main(void)
 		test_exit(false);
 		test_module_lifetimes();
 		test_module_unrelated_unload();
+		test_module_pair(1);
+		test_module_pair(0);
 		test_unload();
 		test_unload_cycles();
 	}

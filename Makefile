@@ -13,7 +13,7 @@ H := harness
 
 .PHONY: all kunit test deps assemble tree export series series-check lint logscan docs mutation bisect guest e2e kunit-um kunit-x86_64 \
 	compile compile-x86_64 compile-s390 compile-arm64 bench stress stress-short help clean-cache backport-6.12 users users-mutant \
-	test-more e2e-base e2e-detector
+	test-more e2e-base e2e-detector lib-mutant
 
 all kunit:
 	@$(H)/run.sh deps assemble kunit-um
@@ -26,13 +26,14 @@ test:
 # table cannot change with the series) and on the series before vfio's
 # conversion with the release-map detector off and on, the converted
 # users' guest with each conversion undone (users-mutant: its checks must
-# fail), the arm64 compile test (patch 2's ptdump.c hunks only), the
+# fail), the guest's two-module check and the hotplug stress run on a
+# broken lib/kref_async.c (lib-mutant: they must fail), the arm64 compile test (patch 2's ptdump.c hunks only), the
 # build of every series commit (bisect) and the 6.12 LTS backport leg
 # (another kernel flavour: UML KUnit and the compile tests on 6.12);
 # then the series again, whose cover letter gets the e2e table with both
 # columns.  Its results go to results-more, so that those of 'test' stay.
 test-more:
-	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base e2e-detector users-mutant compile-arm64 bisect \
+	@RESULTS_SET=results-more $(H)/run.sh deps assemble e2e-base e2e-detector users-mutant lib-mutant compile-arm64 bisect \
 		kunit-um-6.12 compile-x86_64-6.12 compile-s390-6.12 series
 
 # The 6.12 LTS backport leg of 'test-more' alone.
@@ -57,16 +58,19 @@ series-check:
 export:
 	@$(H)/export.sh
 
-lint logscan docs mutation bisect guest e2e e2e-base e2e-detector users users-mutant kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
+lint logscan docs mutation bisect guest e2e e2e-base e2e-detector users users-mutant lib-mutant kunit-um kunit-x86_64 compile-x86_64 compile-s390 compile-arm64:
 	@$(H)/run.sh $@
 
 compile:
 	@$(H)/run.sh compile-x86_64 compile-s390 compile-arm64
 
-# The long stress run (10^7 objects, then the KCSAN kernel); 'test' has
-# the short one (10^6), which 'make stress-short' runs alone.
+# The long stress run (10^7 objects and 10^6 with CPU hotplug, then the
+# KCSAN kernel), then the KUnit suite and the short runs on the
+# PREEMPT_RT and KMSAN flavours of the test kernel; 'test' has the short
+# runs (10^6, and 4 x 10^5 with hotplug), which 'make stress-short' runs
+# alone.
 stress:
-	@$(H)/run.sh stress-long
+	@$(H)/run.sh stress-long kunit-x86_64-rt stress-rt kunit-x86_64-kmsan stress-kmsan
 
 stress-short:
 	@$(H)/run.sh stress
@@ -85,9 +89,10 @@ help:
 	@echo "  make series [OUT=dir] [AUTHOR='Name <mail>'] [SIGNOFF=1]   the mail-ready series"
 	@echo "  make series-check   checkpatch + git am of the generated series"
 	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|e2e-base|e2e-detector|compile-x86_64|compile-s390|compile-arm64|bisect"
-	@echo "  make stress     long stress run: 10^7 objects under lockdep + KASAN, then KCSAN (\$$CACHE/out/stress)"
-	@echo "  make stress-short   the short stress run of 'make test' (10^6 objects)"
+	@echo "  make stress     long stress runs: 10^7 objects (and 10^6 with CPU hotplug) under lockdep + KASAN, then KCSAN;"
+	@echo "                  KUnit and the short runs on PREEMPT_RT and KMSAN kernels (\$$CACHE/out/stress)"
+	@echo "  make stress-short   the short stress runs of 'make test' (10^6 objects, 4 x 10^5 with CPU hotplug)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
-	@echo "  make test-more  e2e on the unpatched base and the detector kernels, compile-arm64 and bisect: what 'test' leaves out"
+	@echo "  make test-more  e2e on the unpatched base and the detector kernels, the mutants, compile-arm64, bisect, 6.12: what 'test' leaves out"
 	@echo "  make backport-6.12   the 6.12 LTS leg alone: UML KUnit and x86_64/s390 builds on linux-source-6.12"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

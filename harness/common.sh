@@ -49,10 +49,15 @@ need() {
 # module with M=) under the build lock, output to LOG, whose last line
 # says how long make itself ran (lock wait excluded) and how ccache fared.
 kmake() {
-	local src=$1 bd=$2 logf=$3 mk=(ARCH=x86_64)
+	local src=$1 bd=$2 logf=$3 mk=(ARCH=x86_64) cc=gcc
 	shift 3
-	command -v ccache >/dev/null && mk+=("CC=ccache gcc")
-	flock "$BUILD_LOCK" bash -c '
+	# KMAKE_LLVM=-19: build with Debian's clang-19 and its tools
+	if [ -n "${KMAKE_LLVM:-}" ]; then
+		mk+=("LLVM=$KMAKE_LLVM")
+		cc=clang$KMAKE_LLVM
+	fi
+	command -v ccache >/dev/null && mk+=("CC=ccache $cc")
+	locked bash -c '
 		cstat() { command -v ccache >/dev/null &&
 			ccache --print-stats 2>/dev/null | awk -v k="$1" "\$1 == k { print \$2 }"; }
 		h0=$(cstat direct_cache_hit) p0=$(cstat preprocessed_cache_hit) m0=$(cstat cache_miss)
@@ -139,6 +144,19 @@ test_kernel() {
 	log "building the $name kernel in $test_bd"
 	kmake "$test_tree" "$test_bd" "${lp}build.log" -j"$JOBS" \
 		bzImage modules_prepare modules || return 2
+}
+
+# flavour_fragments FLAVOUR: the fragments of a flavour of the test
+# kernel that 'make stress' builds besides it, in $CACHE/build/test-FLAVOUR:
+# rt (PREEMPT_RT) or kmsan (KMSAN instead of KASAN, no KVM; built with
+# clang-19: set KMAKE_LLVM=-19 around its builds).
+flavour_fragments() {
+	case $1 in
+	rt)	echo "${TEST_FRAGMENTS[@]}" "$REPO/harness/rt.config" ;;
+	kmsan)	echo "$REPO/harness/stress.config" "$REPO/harness/test-kunit.config" \
+		     "$REPO/harness/kmsan.config" ;;
+	*)	die "no test kernel flavour '$1'" ;;
+	esac
 }
 
 # base_kernel LOGPREFIX: the unpatched base kernel that the e2e and

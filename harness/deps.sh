@@ -8,6 +8,8 @@
 #                      (two files under /etc/apt, named kref-async-*)
 #   deps.sh build    - compilers and kernel build tools (UML, x86_64)
 #   deps.sh all      - everything the test command uses (s390, QEMU, lint)
+#   deps.sh kmsan    - Debian 12's clang-19 for the KMSAN kernel of
+#                      'make stress' (in the bookworm suites)
 # Only packages that are missing are installed; needs root for that.
 . "$(dirname "$0")/common.sh"
 
@@ -15,6 +17,8 @@ pkgs_build="build-essential flex bison bc libelf-dev libssl-dev python3 ccache
 	    cpio kmod rsync patch git xz-utils"
 pkgs_all="$pkgs_build sparse qemu-system-x86 gcc-s390x-linux-gnu
 	  gcc-aarch64-linux-gnu python3-sphinx python3-yaml libcap-dev"
+# The KMSAN kernel of 'make stress': 7.3 needs LLVM 17.0.1 or later.
+pkgs_kmsan="clang-19 lld-19 llvm-19"
 
 # linux-source-7.3 is in trixie-backports, which Debian 12 does not list.
 # The suite is added with pin priority 1: apt then installs nothing from
@@ -88,7 +92,8 @@ case ${1:-all} in
 base) install_missing xz-utils ;;
 build) install_missing $pkgs_build ;;
 all) install_missing $pkgs_all ;;
-*) die "usage: deps.sh base|build|all" ;;
+kmsan) install_missing $pkgs_kmsan ;;
+*) die "usage: deps.sh base|build|all|kmsan" ;;
 esac
 # A KDIR needs no Debian source.
 [ -n "${KDIR:-}" ] || fetch_base

@@ -9,6 +9,10 @@
 #                       TCG -smp 2 with tests/kunit/kunit_init.c as /init,
 #                       which loads the suite as a module; its KTAP report
 #                       is parsed with "kunit.py parse"
+#   kunit.sh x86_64-rt, x86_64-kmsan
+#                     - the same on the PREEMPT_RT and KMSAN flavours of
+#                       that kernel (common.sh's flavour_fragments), in
+#                       $CACHE/build/test-rt and test-kmsan ('make stress')
 # Each test case is recorded as a check, plus one for a clean kernel log.
 . "$(dirname "$0")/common.sh"
 need python3 make gcc flex bison bc
@@ -34,9 +38,16 @@ um)
 		> "$out/kunit.log" 2>&1 || rc=$?
 	cp -f "$bd/test.log" "$out/kernel.log" 2>/dev/null || true
 	;;
-x86_64)
+x86_64|x86_64-rt|x86_64-kmsan)
 	need qemu-system-x86_64 cpio gzip
-	test_kernel test "$out/" || rc=$?
+	if [ "$arch" = x86_64 ]; then
+		test_kernel test "$out/" || rc=$?
+	else
+		fl=${arch#x86_64-}
+		[ "$fl" != kmsan ] || export KMAKE_LLVM=-19
+		# shellcheck disable=SC2046 # paths without spaces
+		test_kernel "test-$fl" "$out/" $(flavour_fragments "$fl") || rc=$?
+	fi
 	if [ "$rc" != 0 ]; then
 		record FAIL "$name" "the test kernel: ${config_error:-build failed ($out/build.log)}"
 		exit 1
@@ -67,7 +78,7 @@ x86_64)
 	python3 "$tree/tools/testing/kunit/kunit.py" parse --json="$out/results.json" \
 		"$out/ktap.log" > "$out/kunit.log" 2>&1 || rc=$?
 	;;
-*) die "usage: kunit.sh um|x86_64" ;;
+*) die "usage: kunit.sh um|x86_64|x86_64-rt|x86_64-kmsan" ;;
 esac
 
 grep -E '^\[..:..:..\] (=|\[|Testing complete|Elapsed)|error|Error' "$out/kunit.log" |

@@ -30,6 +30,9 @@ for step; do
 	logscan)	"$REPO/harness/logscan-selftest.sh" || rc=$? ;;
 	kunit-um)	"$REPO/harness/kunit.sh" um || rc=$? ;;
 	kunit-x86_64)	"$REPO/harness/kunit.sh" x86_64 || rc=$? ;;
+	kunit-x86_64-rt) "$REPO/harness/kunit.sh" x86_64-rt || rc=$? ;;
+	kunit-x86_64-kmsan) "$REPO/harness/deps.sh" kmsan &&
+			"$REPO/harness/kunit.sh" x86_64-kmsan || rc=$? ;;
 	compile-x86_64)	"$REPO/harness/compile.sh" x86_64 || rc=$? ;;
 	compile-s390)	"$REPO/harness/compile.sh" s390 || rc=$? ;;
 	compile-arm64)	"$REPO/harness/compile.sh" arm64 || rc=$? ;;
@@ -49,8 +52,13 @@ for step; do
 	users)		"$REPO/harness/users.sh" patched base || rc=$? ;;
 	# The same with each conversion undone: the watch checks must fail.
 	users-mutant)	"$REPO/harness/users.sh" mutant || rc=$? ;;
+	# The pair and hotplug checks on a broken lib/kref_async.c.
+	lib-mutant)	"$REPO/harness/lib-mutant.sh" || rc=$? ;;
 	stress)		"$REPO/harness/stress.sh" short || rc=$? ;;
 	stress-long)	"$REPO/harness/stress.sh" long || rc=$? ;;
+	stress-rt)	"$REPO/harness/stress.sh" rt || rc=$? ;;
+	stress-kmsan)	"$REPO/harness/deps.sh" kmsan &&
+			"$REPO/harness/stress.sh" kmsan || rc=$? ;;
 	# The 6.12 LTS backport: the series with backport/6.12/ applied, on
 	# Debian's 6.12 or KDIR_6_12 (KDIR names the 7.3 tree).  QUICK: does
 	# it build; W=1 and sparse are judged on the 7.3 base.

@@ -21,7 +21,7 @@
 #
 #	stress: ... hp_offlines=N hp_puts=N hp_missed=N
 #
-#   stress.sh [short|long|rt]
+#   stress.sh [short|long|rt|kmsan|build]
 #
 #   short  10^6 objects on the KASAN kernel, then 4 x 10^5 with CPU
 #          hotplug (part of 'make test')
@@ -30,6 +30,10 @@
 #          stress-kcsan.config); STRESS_KCSAN=0 skips the latter
 #   rt     the short runs on the PREEMPT_RT flavour of the test kernel
 #          (+ rt.config, in $CACHE/build/test-rt; part of 'make stress')
+#   kmsan  the short run (no hotplug) on the KMSAN flavour (stress.config
+#          + test-kunit.config + kmsan.config, clang-19, in
+#          $CACHE/build/test-kmsan; part of 'make stress')
+#   build  only the test kernel, the module and /init of the short runs
 #
 # STRESS_OBJS overrides the object count (the check of at least 10^6 or
 # 10^7 final puts stays); STRESS_SRC=dir builds the module and /init from
@@ -101,7 +105,8 @@ run() {
 	console=$out/console.log
 	# Guest time: about 20 s of boot and checks plus the run; a run
 	# that overstays its cap stops early and fails the puts check.
-	local cap=$((objs / 2500 + 300))
+	# STRESS_SLOW multiplies the run's part (the KMSAN kernel's is 4).
+	local cap=$((objs / 2500 * ${STRESS_SLOW:-1} + 300))
 	log "booting the $name guest: $objs objects (TCG, -smp 2, cap ${cap}s)"
 	t0=$SECONDS
 	QEMU_TIMEOUT=$((cap + 300)) boot_guest "$bd/arch/x86/boot/bzImage" \
@@ -140,7 +145,7 @@ run() {
 	fi
 	foreign=$(sed -n 's/^logscan: \([0-9]*\) KCSAN report(s) outside.*/\1/p' "$out/logscan.txt")
 	c=
-	[ "$hp" = 0 ] || c=" hp_offlines=$(val hp_offlines) hp_puts=$(val hp_puts) hp_missed=$(val hp_missed)"
+	[ "$hp" = 0 ] || c=" hp_offlines=$(val hp_offlines) hp_puts=$(val hp_puts) hp_pending=$(val hp_pending) hp_missed=$(val hp_missed)"
 	echo "stress: puts=$(val finals) released=$(val released) lost=$(val lost) double=$(val double) reports=$reports$c"
 	if [ -z "$res" ]; then
 		verdict FAIL "$p:completed" "no result line ($console)"
@@ -170,15 +175,18 @@ run() {
 	[ "$(val user_missed)" = 0 ] && [ "$(val user_checked)" != - ] && [ "$(val user_checked)" -gt 0 ] || ok=FAIL
 	verdict $ok "$p:user-task-work" "$(val user_checked) final puts of a STEP checked released at the next STEP, $(val user_missed) were not"
 	if [ "$hp" != 0 ]; then
-		# At least ten offlinings, each with pending releases that
-		# the flush after it waited for.
+		# At least ten offlinings, each leaving releases pending (held
+		# until the check) that the flush after it waited for.
 		ok=PASS
 		[ "$(val hp_offlines)" != - ] && [ "$(val hp_offlines)" -ge 10 ] &&
 			[ "$(val hp_puts)" -ge $((10 * hp)) ] || ok=FAIL
 		verdict $ok "$p:offlines" "CPU 1 went offline $(val hp_offlines) times, making $(val hp_puts) final puts on its way out ($hp each)"
 		ok=PASS
-		[ "$(val hp_missed)" = 0 ] && [ "$(val hp_checked)" -gt 0 ] || ok=FAIL
-		verdict $ok "$p:flush-offline" "$(val hp_checked) of them checked after a flush once CPU 1 was offline, $(val hp_missed) not released"
+		[ "$(val hp_missed)" = 0 ] && [ "$(val hp_checked)" != - ] &&
+			[ "$(val hp_checked)" -gt 0 ] &&
+			[ "$(val hp_pending)" = "$(val hp_checked)" ] &&
+			[ "$(val hp_gate_timeouts)" = 0 ] || ok=FAIL
+		verdict $ok "$p:flush-offline" "$(val hp_checked) of them checked once CPU 1 was offline: $(val hp_pending) still pending before the flush, $(val hp_missed) not released after it; $(val hp_gate_timeouts) gate timeouts"
 	fi
 	# Each context must have made final puts on each CPU: a context that
 	# silently made none would otherwise pass.
@@ -217,6 +225,11 @@ run() {
 }
 
 case $mode in
+build)
+	# Only the test kernel, module and /init of the short runs (lib-mutant.sh
+	# boots them on its mutant kernel).
+	build test stress
+	;;
 short)
 	if build test stress; then
 		run test stress "${STRESS_OBJS:-1000000}" 1000000 \
@@ -226,10 +239,19 @@ short)
 	fi
 	;;
 rt)
-	if build test-rt stress-rt "${TEST_FRAGMENTS[@]}" "$REPO/harness/rt.config"; then
+	# shellcheck disable=SC2046 # paths without spaces
+	if build test-rt stress-rt $(flavour_fragments rt); then
 		run test-rt stress-rt "${STRESS_OBJS:-1000000}" 1000000 'SMP PREEMPT_RT'
 		run test-rt stress-rt-hotplug "${STRESS_HP_OBJS:-400000}" 400000 \
 			'SMP PREEMPT_RT' 16
+	fi
+	;;
+kmsan)
+	export KMAKE_LLVM=-19 STRESS_SLOW=${STRESS_SLOW:-4}
+	# shellcheck disable=SC2046 # paths without spaces
+	if build test-kmsan stress-kmsan $(flavour_fragments kmsan); then
+		run test-kmsan stress-kmsan "${STRESS_OBJS:-1000000}" 1000000 \
+			'Starting KernelMemorySanitizer'
 	fi
 	;;
 long)
@@ -249,7 +271,7 @@ long)
 	fi
 	;;
 *)
-	die "usage: stress.sh [short|long|rt]"
+	die "usage: stress.sh [short|long|rt|kmsan|build]"
 	;;
 esac
 echo "stress $mode: $((SECONDS - start))s"

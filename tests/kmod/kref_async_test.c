@@ -133,6 +133,8 @@ static void kat_release(struct kref *kref)
 
 	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING) {
 		atomic_inc(&kat_pending_entered);
+		/* Ordered before wake_up_var()'s check for waiters. */
+		smp_mb__after_atomic();
 		wake_up_var(&kat_pending_entered);
 		timed_out = !kat_wait_gate();
 	}
@@ -467,8 +469,9 @@ EXPORT_SYMBOL_GPL(kref_async_test_pair_add);
  * kref_async_test_pair_del - unregister a pair module, from its exit
  * @pair: as given to kref_async_test_pair_add()
  *
- * The module's count was zero to let it unload, so none of its releases
- * is pending: each held a reference until it returned.
+ * Its module is unloading: the releases it had pending held references
+ * and have returned, and a put racing the unload is counted in the
+ * module's record, which the unload waits for after this.
  */
 void kref_async_test_pair_del(unsigned int pair)
 {
@@ -540,10 +543,12 @@ struct kat_pair_job {
  */
 static int kat_pair_fn(void *data)
 {
+	unsigned long deadline = jiffies + KAT_QUEUE_TIMEOUT;
 	struct kat_pair_job *job = data;
 	struct kref_async_test_pair_obj *obj;
 	unsigned int i, k, pair;
 	struct kat_obj *blocker;
+	long left;
 
 	for (i = 0; i < KREF_ASYNC_DRAINS; i++) {
 		blocker = kat_create(KREF_ASYNC_TEST_KIND_PENDING);
@@ -553,9 +558,10 @@ static int kat_pair_fn(void *data)
 		}
 		kat_note_put(KREF_ASYNC_TEST_KIND_PENDING, kat_put(blocker));
 		/* Its drain has taken it: the next put starts another. */
+		left = (long)(deadline - jiffies);
 		if (!wait_var_event_timeout(&kat_pending_entered,
 					    atomic_read(&kat_pending_entered) > i,
-					    KAT_QUEUE_TIMEOUT)) {
+					    left > 0 ? left : 0)) {
 			job->ret = -ETIMEDOUT;
 			goto out;
 		}
@@ -644,6 +650,7 @@ static long kat_pair_queue(struct kref_async_test_pair_queue __user *arg)
 	WRITE_ONCE(kat_pair_deadline, jiffies + KAT_GATE_TIMEOUT);
 	kat_pair_nr = 0;
 	kat_pair_tasks = 0;
+	kat_pair_gate_timeouts = 0;
 	kat_pair_last_task = 0;
 	memset(kat_pair_order, 0, sizeof(kat_pair_order));
 	mutex_unlock(&kat_release_lock);
@@ -659,7 +666,7 @@ static long kat_pair_queue(struct kref_async_test_pair_queue __user *arg)
 		complete_all(&kat_gate);
 		goto out;
 	}
-	/* The blockers' releases time out at the gate's deadline at worst. */
+	/* Done within KAT_QUEUE_TIMEOUT: its waits share one deadline. */
 	wait_for_completion(&job->done);
 	kthread_stop(task);
 	ret = job->ret;

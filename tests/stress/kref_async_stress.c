@@ -18,9 +18,10 @@
  *
  * while two kthreads and a user task call kref_async_flush() throughout.
  * With hotplug_puts set, a CPU going offline also makes final puts from
- * its hotplug thread, of objects whose releases sleep, and /init takes
- * CPU 1 offline and online again throughout: HOTPLUG_CHECK, once the CPU
- * is offline, checks that kref_async_flush() waited for them.
+ * its hotplug thread, whose releases wait for HOTPLUG_CHECK, and /init
+ * takes CPU 1 offline and online again throughout: HOTPLUG_CHECK, once
+ * the CPU is offline, finds them pending, lets them go and checks that
+ * kref_async_flush() waited for them.
  *
  * An object's state, in kas_state[id] and not in the object, goes from
  * UNUSED to LIVE when it is created and from LIVE to RELEASED in its
@@ -40,7 +41,6 @@
 #include <linux/atomic.h>
 #include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
-#include <linux/delay.h>
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/fs.h>
@@ -64,6 +64,7 @@
 #include <linux/timer.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+#include <linux/wait_bit.h>
 
 #include "kref_async_stress.h"
 
@@ -79,6 +80,8 @@ struct kas_obj {
 	struct kref		kref;
 	struct kref_async_node	node;
 	unsigned long		id;
+	/* Put by a CPU going offline: the offlining's number, else 0. */
+	unsigned long		hp_gen;
 };
 
 /* A producer's walk over the slots (xorshift32: never 0). */
@@ -144,20 +147,25 @@ static atomic_long_t kas_alloc_failed;
 static atomic_long_t kas_throttled;
 /*
  * The ids of the final puts made by CPUs going offline since the last
- * HOTPLUG_CHECK; under kas_hp_lock, which HOTPLUG_CHECK holds across its
- * flush and check.
+ * HOTPLUG_CHECK, and the number of the last offlining; under kas_hp_lock.
+ * Their releases wait until HOTPLUG_CHECK has seen them pending and set
+ * kas_hp_opened to their offlining's number, so that its flush has them
+ * to wait for; a release gives up after KAS_HP_GATE_TIMEOUT.
  */
 #define KAS_MAX_HP		256
-/* Each such release sleeps this long: the batch outlasts the offlining. */
-#define KAS_HP_SLEEP_MS		10
+#define KAS_HP_GATE_TIMEOUT	(30 * HZ)
 static DEFINE_MUTEX(kas_hp_lock);
 static unsigned long kas_hp_ids[KAS_MAX_HP];
 static unsigned int kas_hp_nids;
+static unsigned long kas_hp_gen;
+static unsigned long kas_hp_opened;
 static int kas_hp_state = -1;
 static atomic_long_t kas_hp_offlines;
 static atomic_long_t kas_hp_puts;
 static atomic_long_t kas_hp_checked;
+static atomic_long_t kas_hp_pending;
 static atomic_long_t kas_hp_missed;
+static atomic_long_t kas_hp_gate_timeouts;
 
 /* Final puts per context and CPU. */
 static atomic_long_t kas_finals_by[KREF_ASYNC_STRESS_NR_CTX]
@@ -241,10 +249,19 @@ static void kas_release(struct kref *kref)
 	kfree(obj);
 }
 
-/* A release that takes its time, for the objects put by hotplug. */
-static void kas_release_slow(struct kref *kref)
+/*
+ * The release of an object put by a CPU going offline: held until
+ * HOTPLUG_CHECK opens its offlining's gate.
+ */
+static void kas_release_hotplug(struct kref *kref)
 {
-	msleep(KAS_HP_SLEEP_MS);
+	struct kas_obj *obj = container_of(kref, struct kas_obj, kref);
+	unsigned long gen = obj->hp_gen;
+
+	if (!wait_var_event_timeout(&kas_hp_opened,
+				    READ_ONCE(kas_hp_opened) >= gen,
+				    KAS_HP_GATE_TIMEOUT))
+		atomic_long_inc(&kas_hp_gate_timeouts);
 	kas_release(kref);
 }
 
@@ -311,6 +328,8 @@ static struct kas_obj *kas_create(gfp_t gfp)
 		return NULL;
 	}
 	obj->id = id;
+	/* kmalloc()ed: the node must not look pending (kref_async.h). */
+	kref_async_node_init(&obj->node);
 	kref_init(&obj->kref);
 	refcount_add(kas_cfg.refs - 1, &obj->kref.refcount);
 	/* Full barrier: LIVE is seen by whoever takes it from a slot. */
@@ -454,11 +473,11 @@ static void kas_start_hrtimer(void *data)
 		      HRTIMER_MODE_REL_PINNED_HARD);
 }
 
-/* Stop every producer and flusher and wait for them; under kas_run_lock. */
 /*
  * Teardown of CPUHP_AP_ONLINE_DYN: runs in @cpu's hotplug thread, on
  * @cpu, as it goes offline.  A kthread's final puts take the worker path:
- * onto @cpu's list, whose releases then sleep well past the offlining.
+ * onto @cpu's list, whose releases then wait for HOTPLUG_CHECK, after the
+ * CPU is gone.
  */
 static int kas_cpu_offline(unsigned int cpu)
 {
@@ -466,14 +485,16 @@ static int kas_cpu_offline(unsigned int cpu)
 	unsigned int i;
 
 	mutex_lock(&kas_hp_lock);
+	kas_hp_gen++;
 	for (i = 0; i < kas_cfg.hotplug_puts && kas_hp_nids < KAS_MAX_HP; i++) {
 		obj = kas_create(GFP_KERNEL);
 		if (!obj)
 			break;
 		/* Every reference is ours: the next put is the last. */
 		refcount_set(&obj->kref.refcount, 1);
+		obj->hp_gen = kas_hp_gen;
 		kas_hp_ids[kas_hp_nids++] = obj->id;
-		__kas_put(obj, kas_release_slow);
+		__kas_put(obj, kas_release_hotplug);
 		atomic_long_inc(&kas_hp_puts);
 	}
 	atomic_long_inc(&kas_hp_offlines);
@@ -481,17 +502,39 @@ static int kas_cpu_offline(unsigned int cpu)
 	return 0;
 }
 
+/*
+ * Count the objects put by CPUs going offline that are still pending,
+ * open their gate, flush, and count those the flush did not wait for.
+ * The ids are taken out under kas_hp_lock, which is not held across the
+ * flush: the teardown above takes it under the CPU hotplug lock.
+ */
 static long kas_hotplug_check(void)
 {
+	unsigned long *ids, gen, i;
+	unsigned int n;
+
+	ids = kmalloc_array(KAS_MAX_HP, sizeof(*ids), GFP_KERNEL);
+	if (!ids)
+		return -ENOMEM;
 	mutex_lock(&kas_hp_lock);
-	kas_flush();
-	kas_check_released(kas_hp_ids, kas_hp_nids, &kas_hp_checked,
-			   &kas_hp_missed);
+	n = kas_hp_nids;
+	memcpy(ids, kas_hp_ids, n * sizeof(*ids));
 	kas_hp_nids = 0;
+	gen = kas_hp_gen;
 	mutex_unlock(&kas_hp_lock);
+
+	for (i = 0; i < n; i++)
+		if (READ_ONCE(kas_state[ids[i]]) != KAS_RELEASED)
+			atomic_long_inc(&kas_hp_pending);
+	WRITE_ONCE(kas_hp_opened, gen);
+	wake_up_var(&kas_hp_opened);
+	kas_flush();
+	kas_check_released(ids, n, &kas_hp_checked, &kas_hp_missed);
+	kfree(ids);
 	return !READ_ONCE(kas_running);
 }
 
+/* Stop every producer and flusher and wait for them; under kas_run_lock. */
 static void kas_stop(void)
 {
 	unsigned int cpu, i;
@@ -639,7 +682,9 @@ static void kas_fill(struct kref_async_stress_result *res)
 	res->hp_offlines = atomic_long_read(&kas_hp_offlines);
 	res->hp_puts = atomic_long_read(&kas_hp_puts);
 	res->hp_checked = atomic_long_read(&kas_hp_checked);
+	res->hp_pending = atomic_long_read(&kas_hp_pending);
 	res->hp_missed = atomic_long_read(&kas_hp_missed);
+	res->hp_gate_timeouts = atomic_long_read(&kas_hp_gate_timeouts);
 }
 
 /* Ids below @created whose object has not been released. */

@@ -41,8 +41,9 @@ enum kref_async_stress_ctx {
  * @max_inflight: final puts whose release has not run yet above which
  *	producers hold off (sleeping ones flush, atomic ones only drop)
  * @hotplug_puts: final puts that a CPU going offline makes on its way,
- *	from its hotplug thread, of objects whose releases sleep: they are
- *	still on that CPU's list once it is offline (0: no hotplug callback)
+ *	from its hotplug thread, of objects whose releases wait for the
+ *	next HOTPLUG_CHECK: they are still pending once the CPU is offline
+ *	(0: no hotplug callback)
  */
 struct kref_async_stress_config {
 	__u64	objects;
@@ -83,6 +84,9 @@ struct kref_async_stress_config {
  * @hp_checked: of those, puts checked by HOTPLUG_CHECK
  * @hp_missed: of those, objects that HOTPLUG_CHECK found not released
  *	after its kref_async_flush()
+ * @hp_pending: of those, objects that HOTPLUG_CHECK found not released
+ *	before it let their releases go and flushed
+ * @hp_gate_timeouts: such releases that stopped waiting for HOTPLUG_CHECK
  */
 struct kref_async_stress_result {
 	__u64	created;
@@ -106,6 +110,8 @@ struct kref_async_stress_result {
 	__u64	hp_puts;
 	__u64	hp_checked;
 	__u64	hp_missed;
+	__u64	hp_pending;
+	__u64	hp_gate_timeouts;
 };
 
 /* 0xB0 is set aside for devices in development (ioctl-number.rst). */
@@ -136,9 +142,9 @@ struct kref_async_stress_result {
 					     struct kref_async_stress_result)
 
 /*
- * After a CPU went offline: kref_async_flush(), then check that the
- * objects it put on its way are released.  Returns 1 once the run is
- * stopped, 0 before.
+ * After a CPU went offline: count the objects it put on its way that are
+ * still pending, let their releases go, kref_async_flush(), then check
+ * that they are released.  Returns 1 once the run is stopped, 0 before.
  */
 #define KREF_ASYNC_STRESS_HOTPLUG_CHECK	_IO(KREF_ASYNC_STRESS_IOC, 0x28)
 

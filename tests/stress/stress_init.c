@@ -257,8 +257,9 @@ static int cpu1_online(const char *val)
 /*
  * Take CPU 1 offline and back, until the run stops, after the other
  * producers have had HOTPLUG_START_S seconds with both CPUs.  After each
- * offlining, HOTPLUG_CHECK flushes and checks that the releases queued on
- * CPU 1's way out (which sleep) have run.  Ends with CPU 1 online.
+ * offlining, HOTPLUG_CHECK lets the releases queued on CPU 1's way out go
+ * (they wait for it), flushes and checks that they have run.  Ends with
+ * CPU 1 online.
  */
 #define HOTPLUG_START_S		3
 
@@ -310,7 +311,9 @@ static void print_result(const struct kref_async_stress_result *r,
 		{ "hp_offlines", r->hp_offlines },
 		{ "hp_puts", r->hp_puts },
 		{ "hp_checked", r->hp_checked },
+		{ "hp_pending", r->hp_pending },
 		{ "hp_missed", r->hp_missed },
+		{ "hp_gate_timeouts", r->hp_gate_timeouts },
 		{ "run_ms", (long long)(run_s * 1000) },
 	};
 	unsigned int ctx, cpu, i, cpus = r->cpus;

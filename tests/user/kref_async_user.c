@@ -662,7 +662,7 @@ static void test_module_pair(unsigned int first)
 	};
 	unsigned int other = !first, p, i;
 	const char *fname = pair_names[first], *oname = pair_names[other];
-	struct kref_async_test_pair_state st;
+	struct kref_async_test_pair_state st = { 0 };
 	char name[48], expect[2 * NR_PAIR + 1];
 	unsigned int base[KREF_ASYNC_TEST_PAIRS];
 	int err, err_f, err_o;

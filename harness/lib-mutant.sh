@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Show that the guest's two-module check and the stress run's CPU-hotplug
+# check catch what they are written for: the x86_64 test kernel rebuilt
+# with lib/kref_async.c broken in two ways, booted with the guest's and
+# the short stress run's initramfs (made first by guest.sh and
+# 'stress.sh build', whose own verdicts go to $CACHE/out/lib-mutant/prep
+# and do not count here).
+#
+#   batch-pin     kref_async_batch_covers() lets a batch's module pin
+#                 cover the releases of any module, so the other module's
+#                 releases in the batch keep no reference: the guest's
+#                 module.pair-b-first.refused must fail (and the release
+#                 then runs in freed text: the guest panics)
+#   flush-online  kref_async_flush() waits for the drains of online CPUs
+#                 only: the stress-hotplug run must count releases that
+#                 CPU 1 queued on its way offline and that a flush after
+#                 it did not wait for (hp_missed > 0)
+#
+# One kernel carries both: neither test reaches the other's mutation.
+# From the mutation on, the script holds the build lock, and before it
+# lets go the tree is assembled back and the test kernel rebuilt from it,
+# so no other step builds or boots the mutant.  Records
+# lib-mutant:batch-pin and lib-mutant:flush-online (each passes when its
+# check failed on the mutant).  'make test-more'.
+. "$(dirname "$0")/common.sh"
+need make gcc flex bison bc cpio gzip flock timeout qemu-system-x86_64 python3
+
+out=$CACHE/out/lib-mutant
+mkdir -p "$out"
+start=$SECONDS
+
+# file|the line as the series has it|the line instead
+MUTATIONS=(
+	"lib/kref_async.c|return mod && within_module_mem_type((unsigned long)fn, mod, MOD_TEXT);|return mod != NULL;"
+	"lib/kref_async.c|	for_each_possible_cpu(cpu) {
+		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+
+		for (i = 0; i < KREF_ASYNC_DRAINS; i++)
+			flush_work(|	for_each_online_cpu(cpu) {
+		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+
+		for (i = 0; i < KREF_ASYNC_DRAINS; i++)
+			flush_work("
+)
+
+# Back to the series' tree, and its kernel, before the lock goes.
+restore() {
+	ASSEMBLE_SUFFIX=-stress "$REPO/harness/assemble.sh" >/dev/null &&
+		kmake "$test_tree" "$test_bd" "$out/restore-build.log" -j"$JOBS" bzImage modules ||
+		log "could not rebuild the test kernel from the series' tree ($out/restore-build.log)"
+}
+
+# The initramfs of both, from the unmutated kernel, made now.
+log "building the guest's and the stress run's initramfs (verdicts in $out/prep)"
+touch "$out/prep.stamp"
+RESULTS=$out/prep "$REPO/harness/guest.sh" > "$out/prep-guest.log" 2>&1 || true
+RESULTS=$out/prep "$REPO/harness/stress.sh" build > "$out/prep-stress.log" 2>&1 || true
+guest_rd=$CACHE/out/guest/initramfs.cpio.gz
+stress_rd=$CACHE/out/stress/test/initramfs.cpio.gz
+for f in "$guest_rd" "$stress_rd"; do
+	[ "$f" -nt "$out/prep.stamp" ] ||
+		{ verdict FAIL lib-mutant:prep "$f was not made (see $out/prep-*.log)"; exit 1; }
+done
+
+exec 9>>"$BUILD_LOCK"
+flock 9
+export KREF_ASYNC_LOCKED=1
+rc=0
+test_kernel test "$out/" || rc=$?
+[ "$rc" = 0 ] || { verdict FAIL lib-mutant:build "the test kernel: ${config_error:-build failed ($out/build.log)}"; exit 1; }
+trap restore EXIT
+for m in "${MUTATIONS[@]}"; do
+	IFS='|' read -r -d '' f from to <<< "$m" || true
+	to=${to%$'\n'}
+	python3 - "$test_tree/$f" "$from" "$to" <<'PY' || {
+import sys
+path, old, new = sys.argv[1:]
+text = open(path).read()
+if text.count(old) != 1:
+    sys.exit(1)
+open(path, "w").write(text.replace(old, new))
+PY
+		verdict FAIL lib-mutant:apply "$f has not exactly one '${from%%$'\n'*}'"
+		exit 1
+	}
+done
+log "building the mutant kernel in $test_bd"
+if ! kmake "$test_tree" "$test_bd" "$out/mutant-build.log" -j"$JOBS" bzImage; then
+	verdict FAIL lib-mutant:build "the mutant does not build ($out/mutant-build.log)"
+	exit 1
+fi
+
+log "booting the guest on the mutant"
+QEMU_TIMEOUT=600 boot_guest "$test_bd/arch/x86/boot/bzImage" "$guest_rd" "$out/guest.log" \
+	'KTEST: DONE' 1G "console=ttyS0 panic=-1 oops=panic" || true
+tr -d '\r' < "$out/guest.log" > "$out/guest.txt"
+line=$(grep -m1 -oE 'KTEST: (PASS|FAIL) module\.pair-b-first\.refused.*' "$out/guest.txt" || true)
+# The failure meant: kref_async_pair_a, whose releases the batch's pin
+# on kref_async_pair_b now covers, unloads with them pending.
+case $line in
+"KTEST: FAIL "*"kref_async_pair_a: Success"*)
+	verdict PASS lib-mutant:batch-pin "fails on the mutant: ${line#KTEST: FAIL module.pair-b-first.refused: }; then: $(grep -m1 -oE 'Oops: .*|BUG: .*' "$out/guest.txt" || echo 'no Oops')" ;;
+"KTEST: "*) verdict FAIL lib-mutant:batch-pin "not the failure expected on the mutant: ${line#KTEST: }" ;;
+*) verdict FAIL lib-mutant:batch-pin "did not run on the mutant ($out/guest.log)" ;;
+esac
+
+log "booting the stress-hotplug run on the mutant (2 x 10^5 objects)"
+QEMU_TIMEOUT=900 boot_guest "$test_bd/arch/x86/boot/bzImage" "$stress_rd" "$out/stress.log" \
+	'STRESS: \(DONE\|ERROR\)' 1G \
+	"console=ttyS0 panic=-1 oops=panic stress_objs=200000 stress_secs=400 stress_hotplug=16" || true
+tr -d '\r' < "$out/stress.log" > "$out/stress.txt"
+res=$(grep -m1 -oE 'STRESS: result .*' "$out/stress.txt" || true)
+hp() { echo "$res" | grep -oE "(^| )$1=[0-9]+" | cut -d= -f2 || true; }
+missed=$(hp hp_missed)
+if [ -z "$res" ] || [ -z "$missed" ]; then
+	verdict FAIL lib-mutant:flush-online "no result line with hp_missed ($out/stress.log)"
+elif [ "$missed" -gt 0 ]; then
+	verdict PASS lib-mutant:flush-online "fails on the mutant: $missed of $(hp hp_checked) releases queued by CPU 1 going offline ($(hp hp_pending) pending before the flush) not run after it, in $(hp hp_offlines) offlinings"
+else
+	verdict FAIL lib-mutant:flush-online "still passes on the mutant: 0 of $(hp hp_checked) missed in $(hp hp_offlines) offlinings"
+fi
+echo "lib-mutant: $((SECONDS - start))s"
+[ "$fails" -eq 0 ]

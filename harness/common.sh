@@ -174,6 +174,19 @@ base_kernel() {
 	kmake "$src" "$base_bd" "${lp}build.log" -j"$JOBS" bzImage modules || return 2
 }
 
+# replace_once FILE OLD NEW: replace the one occurrence of OLD in FILE
+# (a mutant's edit); fails, changing nothing, unless OLD occurs once.
+replace_once() {
+	python3 - "$@" <<'PY'
+import sys
+path, old, new = sys.argv[1:]
+text = open(path).read()
+if text.count(old) != 1:
+    sys.exit(1)
+open(path, "w").write(text.replace(old, new))
+PY
+}
+
 # pack_initramfs DIR FILE: DIR, with the /dev/console that the kernel
 # opens for /init before devtmpfs is mounted, as a gzipped cpio archive.
 pack_initramfs() {

@@ -73,14 +73,7 @@ trap restore EXIT
 for m in "${MUTATIONS[@]}"; do
 	IFS='|' read -r -d '' f from to <<< "$m" || true
 	to=${to%$'\n'}
-	python3 - "$test_tree/$f" "$from" "$to" <<'PY' || {
-import sys
-path, old, new = sys.argv[1:]
-text = open(path).read()
-if text.count(old) != 1:
-    sys.exit(1)
-open(path, "w").write(text.replace(old, new))
-PY
+	replace_once "$test_tree/$f" "$from" "$to" || {
 		verdict FAIL lib-mutant:apply "$f has not exactly one '${from%%$'\n'*}'"
 		exit 1
 	}

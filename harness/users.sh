@@ -133,14 +133,7 @@ mutate() {
 	local m f from to
 	for m in "${MUTATIONS[@]}"; do
 		IFS='|' read -r f from to <<< "$m"
-		python3 - "$test_tree/$f" "$from" "$to" <<'PY' || {
-import sys
-path, old, new = sys.argv[1:]
-text = open(path).read()
-if text.count(old) != 1:
-    sys.exit(1)
-open(path, "w").write(text.replace(old, new))
-PY
+		replace_once "$test_tree/$f" "$from" "$to" || {
 			verdict FAIL "users-mutant:apply" "$f has not exactly one '$from'"
 			return 1
 		}

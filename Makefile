@@ -66,7 +66,8 @@ compile:
 
 # The long stress run (10^7 objects and 10^6 with CPU hotplug, then the
 # KCSAN kernel), then the KUnit suite and the short runs on the
-# PREEMPT_RT and KMSAN flavours of the test kernel; 'test' has the short
+# PREEMPT_RT flavour of the test kernel (with hotplug) and on the KMSAN
+# one (without); 'test' has the short
 # runs (10^6, and 4 x 10^5 with hotplug), which 'make stress-short' runs
 # alone.
 stress:
@@ -90,7 +91,7 @@ help:
 	@echo "  make series-check   checkpatch + git am of the generated series"
 	@echo "  make lint|docs|kunit-um|mutation|kunit-x86_64|guest|e2e|e2e-base|e2e-detector|compile-x86_64|compile-s390|compile-arm64|bisect"
 	@echo "  make stress     long stress runs: 10^7 objects (and 10^6 with CPU hotplug) under lockdep + KASAN, then KCSAN;"
-	@echo "                  KUnit and the short runs on PREEMPT_RT and KMSAN kernels (\$$CACHE/out/stress)"
+	@echo "                  KUnit and the short run(s) on PREEMPT_RT and KMSAN kernels (\$$CACHE/out/stress)"
 	@echo "  make stress-short   the short stress runs of 'make test' (10^6 objects, 4 x 10^5 with CPU hotplug)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
 	@echo "  make test-more  e2e on the unpatched base and the detector kernels, the mutants, compile-arm64, bisect, 6.12: what 'test' leaves out"

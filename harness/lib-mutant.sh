@@ -18,15 +18,18 @@
 #                 it did not wait for (hp_missed > 0)
 #
 # One kernel carries both: neither test reaches the other's mutation.
-# From the mutation on, the script holds the build lock, and before it
-# lets go the tree is assembled back and the test kernel rebuilt from it,
-# so no other step builds or boots the mutant.  Records
-# lib-mutant:batch-pin and lib-mutant:flush-online (each passes when its
-# check failed on the mutant).  'make test-more'.
+# The mutant is built from a work tree and in a build directory of its
+# own (ASSEMBLE_SUFFIX=-libmutant, $CACHE/build/test-libmutant: a cold
+# kernel build the first time), from the test kernel's fragments, and
+# boots copies of the two initramfs: nothing that other steps build or
+# boot is touched.  Records lib-mutant:batch-pin and
+# lib-mutant:flush-online (each passes when its check failed on the
+# mutant).  'make test-more'.
 . "$(dirname "$0")/common.sh"
 need make gcc flex bison bc cpio gzip flock timeout qemu-system-x86_64 python3
 
 out=$CACHE/out/lib-mutant
+bd=$CACHE/build/test-libmutant
 mkdir -p "$out"
 start=$SECONDS
 
@@ -44,48 +47,40 @@ MUTATIONS=(
 			flush_work("
 )
 
-# Back to the series' tree, and its kernel, before the lock goes.
-restore() {
-	ASSEMBLE_SUFFIX=-stress "$REPO/harness/assemble.sh" >/dev/null &&
-		kmake "$test_tree" "$test_bd" "$out/restore-build.log" -j"$JOBS" bzImage modules ||
-		log "could not rebuild the test kernel from the series' tree ($out/restore-build.log)"
-}
-
-# The initramfs of both, from the unmutated kernel, made now.
+# The initramfs of both, made now against the test kernel, and copied.
 log "building the guest's and the stress run's initramfs (verdicts in $out/prep)"
 touch "$out/prep.stamp"
 RESULTS=$out/prep "$REPO/harness/guest.sh" > "$out/prep-guest.log" 2>&1 || true
 RESULTS=$out/prep "$REPO/harness/stress.sh" build > "$out/prep-stress.log" 2>&1 || true
-guest_rd=$CACHE/out/guest/initramfs.cpio.gz
-stress_rd=$CACHE/out/stress/test/initramfs.cpio.gz
-for f in "$guest_rd" "$stress_rd"; do
+for f in "$CACHE/out/guest/initramfs.cpio.gz" "$CACHE/out/stress/test/initramfs.cpio.gz"; do
 	[ "$f" -nt "$out/prep.stamp" ] ||
 		{ verdict FAIL lib-mutant:prep "$f was not made (see $out/prep-*.log)"; exit 1; }
 done
+guest_rd=$out/guest-initramfs.cpio.gz
+stress_rd=$out/stress-initramfs.cpio.gz
+cp "$CACHE/out/guest/initramfs.cpio.gz" "$guest_rd"
+cp "$CACHE/out/stress/test/initramfs.cpio.gz" "$stress_rd"
 
-exec 9>>"$BUILD_LOCK"
-flock 9
-export KREF_ASYNC_LOCKED=1
-rc=0
-test_kernel test "$out/" || rc=$?
-[ "$rc" = 0 ] || { verdict FAIL lib-mutant:build "the test kernel: ${config_error:-build failed ($out/build.log)}"; exit 1; }
-trap restore EXIT
+# The series' tree again (assemble.sh undoes the last run's mutation),
+# then the mutation.
+tree=$(ASSEMBLE_SUFFIX=-libmutant "$REPO/harness/assemble.sh") ||
+	{ verdict FAIL lib-mutant:build "the series does not assemble"; exit 1; }
 for m in "${MUTATIONS[@]}"; do
 	IFS='|' read -r -d '' f from to <<< "$m" || true
 	to=${to%$'\n'}
-	replace_once "$test_tree/$f" "$from" "$to" || {
+	replace_once "$tree/$f" "$from" "$to" || {
 		verdict FAIL lib-mutant:apply "$f has not exactly one '${from%%$'\n'*}'"
 		exit 1
 	}
 done
-log "building the mutant kernel in $test_bd"
-if ! kmake "$test_tree" "$test_bd" "$out/mutant-build.log" -j"$JOBS" bzImage; then
-	verdict FAIL lib-mutant:build "the mutant does not build ($out/mutant-build.log)"
-	exit 1
-fi
+tinyconfig_kernel "$tree" "$bd" "$out/" "${TEST_FRAGMENTS[@]}" ||
+	{ verdict FAIL lib-mutant:build "$config_error"; exit 1; }
+log "building the mutant kernel in $bd"
+kmake "$tree" "$bd" "$out/mutant-build.log" -j"$JOBS" bzImage ||
+	{ verdict FAIL lib-mutant:build "the mutant does not build ($out/mutant-build.log)"; exit 1; }
 
 log "booting the guest on the mutant"
-QEMU_TIMEOUT=600 boot_guest "$test_bd/arch/x86/boot/bzImage" "$guest_rd" "$out/guest.log" \
+QEMU_TIMEOUT=600 boot_guest "$bd/arch/x86/boot/bzImage" "$guest_rd" "$out/guest.log" \
 	'KTEST: DONE' 1G "console=ttyS0 panic=-1 oops=panic" || true
 tr -d '\r' < "$out/guest.log" > "$out/guest.txt"
 line=$(grep -m1 -oE 'KTEST: (PASS|FAIL) module\.pair-b-first\.refused.*' "$out/guest.txt" || true)
@@ -99,7 +94,7 @@ case $line in
 esac
 
 log "booting the stress-hotplug run on the mutant (2 x 10^5 objects)"
-QEMU_TIMEOUT=900 boot_guest "$test_bd/arch/x86/boot/bzImage" "$stress_rd" "$out/stress.log" \
+QEMU_TIMEOUT=900 boot_guest "$bd/arch/x86/boot/bzImage" "$stress_rd" "$out/stress.log" \
 	'STRESS: \(DONE\|ERROR\)' 1G \
 	"console=ttyS0 panic=-1 oops=panic stress_objs=200000 stress_secs=400 stress_hotplug=16" || true
 tr -d '\r' < "$out/stress.log" > "$out/stress.txt"

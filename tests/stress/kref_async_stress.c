@@ -80,8 +80,12 @@ struct kas_obj {
 	struct kref		kref;
 	struct kref_async_node	node;
 	unsigned long		id;
-	/* Put by a CPU going offline: the offlining's number, else 0. */
+	/*
+	 * Put by a CPU going offline: the offlining's number (else 0), and
+	 * until when its release waits for HOTPLUG_CHECK.
+	 */
 	unsigned long		hp_gen;
+	unsigned long		hp_deadline;
 };
 
 /* A producer's walk over the slots (xorshift32: never 0). */
@@ -147,10 +151,13 @@ static atomic_long_t kas_alloc_failed;
 static atomic_long_t kas_throttled;
 /*
  * The ids of the final puts made by CPUs going offline since the last
- * HOTPLUG_CHECK, and the number of the last offlining; under kas_hp_lock.
- * Their releases wait until HOTPLUG_CHECK has seen them pending and set
- * kas_hp_opened to their offlining's number, so that its flush has them
- * to wait for; a release gives up after KAS_HP_GATE_TIMEOUT.
+ * HOTPLUG_CHECK, the number of the last offlining and of the last one
+ * whose releases may run; under kas_hp_lock.  The releases wait until
+ * HOTPLUG_CHECK has seen them pending and set kas_hp_opened to their
+ * offlining's number, so that its flush has them to wait for; a release
+ * gives up KAS_HP_GATE_TIMEOUT after its put, and STOP opens every gate.
+ * HOTPLUG_CHECK copies the ids to kas_hp_check_ids, under
+ * kas_hp_check_lock, to check them without kas_hp_lock.
  */
 #define KAS_MAX_HP		256
 #define KAS_HP_GATE_TIMEOUT	(30 * HZ)
@@ -159,6 +166,8 @@ static unsigned long kas_hp_ids[KAS_MAX_HP];
 static unsigned int kas_hp_nids;
 static unsigned long kas_hp_gen;
 static unsigned long kas_hp_opened;
+static DEFINE_MUTEX(kas_hp_check_lock);
+static unsigned long kas_hp_check_ids[KAS_MAX_HP];
 static int kas_hp_state = -1;
 static atomic_long_t kas_hp_offlines;
 static atomic_long_t kas_hp_puts;
@@ -257,10 +266,11 @@ static void kas_release_hotplug(struct kref *kref)
 {
 	struct kas_obj *obj = container_of(kref, struct kas_obj, kref);
 	unsigned long gen = obj->hp_gen;
+	long left = (long)(obj->hp_deadline - jiffies);
 
 	if (!wait_var_event_timeout(&kas_hp_opened,
-				    READ_ONCE(kas_hp_opened) >= gen,
-				    KAS_HP_GATE_TIMEOUT))
+				    smp_load_acquire(&kas_hp_opened) >= gen,
+				    left > 0 ? left : 0))
 		atomic_long_inc(&kas_hp_gate_timeouts);
 	kas_release(kref);
 }
@@ -328,6 +338,7 @@ static struct kas_obj *kas_create(gfp_t gfp)
 		return NULL;
 	}
 	obj->id = id;
+	obj->hp_gen = 0;
 	/* kmalloc()ed: the node must not look pending (kref_async.h). */
 	kref_async_node_init(&obj->node);
 	kref_init(&obj->kref);
@@ -493,6 +504,7 @@ static int kas_cpu_offline(unsigned int cpu)
 		/* Every reference is ours: the next put is the last. */
 		refcount_set(&obj->kref.refcount, 1);
 		obj->hp_gen = kas_hp_gen;
+		obj->hp_deadline = jiffies + KAS_HP_GATE_TIMEOUT;
 		kas_hp_ids[kas_hp_nids++] = obj->id;
 		__kas_put(obj, kas_release_hotplug);
 		atomic_long_inc(&kas_hp_puts);
@@ -508,29 +520,33 @@ static int kas_cpu_offline(unsigned int cpu)
  * The ids are taken out under kas_hp_lock, which is not held across the
  * flush: the teardown above takes it under the CPU hotplug lock.
  */
+/* Let the releases of offlinings up to @gen run; under kas_hp_lock. */
+static void kas_hp_open(unsigned long gen)
+{
+	if (gen > kas_hp_opened)
+		/* Orders the store before the check for sleepers. */
+		store_release_wake_up(&kas_hp_opened, gen);
+}
+
 static long kas_hotplug_check(void)
 {
-	unsigned long *ids, gen, i;
-	unsigned int n;
+	unsigned long *ids = kas_hp_check_ids;
+	unsigned int i, n;
 
-	ids = kmalloc_array(KAS_MAX_HP, sizeof(*ids), GFP_KERNEL);
-	if (!ids)
-		return -ENOMEM;
+	mutex_lock(&kas_hp_check_lock);
 	mutex_lock(&kas_hp_lock);
 	n = kas_hp_nids;
 	memcpy(ids, kas_hp_ids, n * sizeof(*ids));
 	kas_hp_nids = 0;
-	gen = kas_hp_gen;
-	mutex_unlock(&kas_hp_lock);
-
 	for (i = 0; i < n; i++)
 		if (READ_ONCE(kas_state[ids[i]]) != KAS_RELEASED)
 			atomic_long_inc(&kas_hp_pending);
-	WRITE_ONCE(kas_hp_opened, gen);
-	wake_up_var(&kas_hp_opened);
+	kas_hp_open(kas_hp_gen);
+	mutex_unlock(&kas_hp_lock);
+
 	kas_flush();
 	kas_check_released(ids, n, &kas_hp_checked, &kas_hp_missed);
-	kfree(ids);
+	mutex_unlock(&kas_hp_check_lock);
 	return !READ_ONCE(kas_running);
 }
 
@@ -544,6 +560,10 @@ static void kas_stop(void)
 	if (kas_hp_state >= 0) {
 		cpuhp_remove_state_nocalls(kas_hp_state);
 		kas_hp_state = -1;
+		/* No more offlinings: nothing is left to wait for a check. */
+		mutex_lock(&kas_hp_lock);
+		kas_hp_open(kas_hp_gen);
+		mutex_unlock(&kas_hp_lock);
 	}
 	WRITE_ONCE(kas_running, false);
 	for (cpu = 0; cpu < nr_cpu_ids; cpu++) {

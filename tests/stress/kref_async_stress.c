@@ -272,6 +272,11 @@ static void kas_release_hotplug(struct kref *kref)
 				    smp_load_acquire(&kas_hp_opened) >= gen,
 				    left > 0 ? left : 0))
 		atomic_long_inc(&kas_hp_gate_timeouts);
+	/*
+	 * Take a little time once let go: a flush that does not wait for
+	 * this CPU's drains returns before most of these have run.
+	 */
+	msleep(1);
 	kas_release(kref);
 }
 

@@ -269,14 +269,16 @@ static void kas_release_hotplug(struct kref *kref)
 	long left = (long)(obj->hp_deadline - jiffies);
 
 	if (!wait_var_event_timeout(&kas_hp_opened,
+				    /* pairs with kas_hp_open()'s release */
 				    smp_load_acquire(&kas_hp_opened) >= gen,
 				    left > 0 ? left : 0))
 		atomic_long_inc(&kas_hp_gate_timeouts);
 	/*
 	 * Take a little time once let go: a flush that does not wait for
-	 * this CPU's drains returns before most of these have run.
+	 * this CPU's drains returns before most of these have run: a
+	 * jiffy, what msleep(1) sleeps.
 	 */
-	msleep(1);
+	schedule_timeout_uninterruptible(1);
 	kas_release(kref);
 }
 
@@ -396,6 +398,17 @@ static unsigned int kas_step(struct kas_cursor *cur, gfp_t gfp,
 	return n;
 }
 
+/* The objects among @ids that are not released yet. */
+static unsigned int kas_unreleased_of(const unsigned long *ids, unsigned int n)
+{
+	unsigned int i, left = 0;
+
+	for (i = 0; i < n; i++)
+		if (READ_ONCE(kas_state[ids[i]]) != KAS_RELEASED)
+			left++;
+	return left;
+}
+
 /*
  * Count the objects among @ids that are not released yet in @missed, all
  * of them in @checked.
@@ -403,11 +416,7 @@ static unsigned int kas_step(struct kas_cursor *cur, gfp_t gfp,
 static void kas_check_released(const unsigned long *ids, unsigned int n,
 			       atomic_long_t *checked, atomic_long_t *missed)
 {
-	unsigned int i;
-
-	for (i = 0; i < n; i++)
-		if (READ_ONCE(kas_state[ids[i]]) != KAS_RELEASED)
-			atomic_long_inc(missed);
+	atomic_long_add(kas_unreleased_of(ids, n), missed);
 	atomic_long_add(n, checked);
 }
 
@@ -536,16 +545,14 @@ static void kas_hp_open(unsigned long gen)
 static long kas_hotplug_check(void)
 {
 	unsigned long *ids = kas_hp_check_ids;
-	unsigned int i, n;
+	unsigned int n;
 
 	mutex_lock(&kas_hp_check_lock);
 	mutex_lock(&kas_hp_lock);
 	n = kas_hp_nids;
 	memcpy(ids, kas_hp_ids, n * sizeof(*ids));
 	kas_hp_nids = 0;
-	for (i = 0; i < n; i++)
-		if (READ_ONCE(kas_state[ids[i]]) != KAS_RELEASED)
-			atomic_long_inc(&kas_hp_pending);
+	atomic_long_add(kas_unreleased_of(ids, n), &kas_hp_pending);
 	kas_hp_open(kas_hp_gen);
 	mutex_unlock(&kas_hp_lock);
 

@@ -146,15 +146,20 @@ test_kernel() {
 		bzImage modules_prepare modules || return 2
 }
 
-# flavour_fragments FLAVOUR: the fragments of a flavour of the test
-# kernel that 'make stress' builds besides it, in $CACHE/build/test-FLAVOUR:
-# rt (PREEMPT_RT) or kmsan (KMSAN instead of KASAN, no KVM; built with
-# clang-19: set KMAKE_LLVM=-19 around its builds).
-flavour_fragments() {
+# flavour FLAVOUR: set up the build of a flavour of the test kernel that
+# 'make stress' builds besides it, in $CACHE/build/test-FLAVOUR: sets
+# FLAVOUR_FRAGMENTS to its config fragments and exports what its builds
+# need.  rt is PREEMPT_RT; kmsan is KMSAN instead of KASAN, no KVM, built
+# with Debian's clang-19 (KMAKE_LLVM=-19).
+# shellcheck disable=SC2034 # used by kunit.sh and stress.sh
+FLAVOUR_FRAGMENTS=()
+flavour() {
 	case $1 in
-	rt)	echo "${TEST_FRAGMENTS[@]}" "$REPO/harness/rt.config" ;;
-	kmsan)	echo "$REPO/harness/stress.config" "$REPO/harness/test-kunit.config" \
-		     "$REPO/harness/kmsan.config" ;;
+	rt)	FLAVOUR_FRAGMENTS=("${TEST_FRAGMENTS[@]}" "$REPO/harness/rt.config") ;;
+	kmsan)	FLAVOUR_FRAGMENTS=("$REPO/harness/stress.config"
+				   "$REPO/harness/test-kunit.config"
+				   "$REPO/harness/kmsan.config")
+		export KMAKE_LLVM=-19 ;;
 	*)	die "no test kernel flavour '$1'" ;;
 	esac
 }

@@ -11,7 +11,7 @@
 #                       is parsed with "kunit.py parse"
 #   kunit.sh x86_64-rt, x86_64-kmsan
 #                     - the same on the PREEMPT_RT and KMSAN flavours of
-#                       that kernel (common.sh's flavour_fragments), in
+#                       that kernel (common.sh's flavour), in
 #                       $CACHE/build/test-rt and test-kmsan ('make stress')
 # Each test case is recorded as a check, plus one for a clean kernel log.
 . "$(dirname "$0")/common.sh"
@@ -44,9 +44,8 @@ x86_64|x86_64-rt|x86_64-kmsan)
 		test_kernel test "$out/" || rc=$?
 	else
 		fl=${arch#x86_64-}
-		[ "$fl" != kmsan ] || export KMAKE_LLVM=-19
-		# shellcheck disable=SC2046 # paths without spaces
-		test_kernel "test-$fl" "$out/" $(flavour_fragments "$fl") || rc=$?
+		flavour "$fl"
+		test_kernel "test-$fl" "$out/" "${FLAVOUR_FRAGMENTS[@]}" || rc=$?
 	fi
 	if [ "$rc" != 0 ]; then
 		record FAIL "$name" "the test kernel: ${config_error:-build failed ($out/build.log)}"

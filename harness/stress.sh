@@ -243,17 +243,17 @@ short)
 	fi
 	;;
 rt)
-	# shellcheck disable=SC2046 # paths without spaces
-	if build test-rt stress-rt $(flavour_fragments rt); then
+	flavour rt
+	if build test-rt stress-rt "${FLAVOUR_FRAGMENTS[@]}"; then
 		run test-rt stress-rt "${STRESS_OBJS:-1000000}" 1000000 'SMP PREEMPT_RT'
 		run test-rt stress-rt-hotplug "${STRESS_HP_OBJS:-400000}" 400000 \
 			'SMP PREEMPT_RT' 16
 	fi
 	;;
 kmsan)
-	export KMAKE_LLVM=-19 STRESS_SLOW=${STRESS_SLOW:-4} STRESS_DEBUG_LOCKS=-1
-	# shellcheck disable=SC2046 # paths without spaces
-	if build test-kmsan stress-kmsan $(flavour_fragments kmsan); then
+	flavour kmsan
+	export STRESS_SLOW=${STRESS_SLOW:-4} STRESS_DEBUG_LOCKS=-1
+	if build test-kmsan stress-kmsan "${FLAVOUR_FRAGMENTS[@]}"; then
 		run test-kmsan stress-kmsan "${STRESS_OBJS:-1000000}" 1000000 \
 			'Starting KernelMemorySanitizer'
 	fi

@@ -500,12 +500,13 @@ static void kref_async_test_batching(struct kunit *test)
 
 /*
  * A release that drops the last reference to another object: that
- * release is deferred too, not run nested inside the first.
+ * release is deferred too, not run nested inside the first.  It may run
+ * while the first is still running, in another drain.
  */
 struct ka_chain {
 	struct ka_obj a;
 	struct ka_obj b;
-	bool in_a;
+	struct task_struct *in_a;	/* the task running a's release */
 	bool b_nested;
 };
 
@@ -513,7 +514,7 @@ static void ka_chain_b_release(struct kref *kref)
 {
 	struct ka_chain *c = container_of(kref, struct ka_chain, b.ref);
 
-	c->b_nested = READ_ONCE(c->in_a);
+	c->b_nested = READ_ONCE(c->in_a) == current;
 	ka_note_release(&c->b);
 }
 
@@ -521,10 +522,10 @@ static void ka_chain_a_release(struct kref *kref)
 {
 	struct ka_chain *c = container_of(kref, struct ka_chain, a.ref);
 
-	WRITE_ONCE(c->in_a, true);
+	WRITE_ONCE(c->in_a, current);
 	kref_put_async(&c->b.ref, ka_chain_b_release, &c->b.node);
 	ka_note_release(&c->a);
-	WRITE_ONCE(c->in_a, false);
+	WRITE_ONCE(c->in_a, NULL);
 }
 
 static void kref_async_test_chain(struct kunit *test)

@@ -183,9 +183,14 @@ static atomic_long_t kas_finals_by[KREF_ASYNC_STRESS_NR_CTX]
 /* Non-preemptible puts in progress on this CPU. */
 static DEFINE_PER_CPU(unsigned int, kas_put_depth);
 /* Held by preemptible puts; a release must never see it held. */
+#ifdef CONFIG_LOCKDEP
 static struct lock_class_key kas_put_key;
 static struct lockdep_map kas_put_map =
 	STATIC_LOCKDEP_MAP_INIT("kas_put", &kas_put_key);
+#else
+/* Empty, and only named by lockdep's macros, which then expand to nothing */
+static struct lockdep_map kas_put_map __maybe_unused;
+#endif
 
 static bool kas_put_map_held(void)
 {

@@ -3,7 +3,8 @@
  * Start-up shared by the static /init programs of the guests: the pseudo
  * filesystems they read, and stdout/stderr on the console, line-buffered
  * so that the harness sees whole lines; and check(), the one line per
- * check that guest.sh and users.sh record.
+ * check that the harness records (tagged "KTEST", or GUEST_CHECK_TAG if
+ * defined first, as the e2e /init does).
  */
 #ifndef KREF_ASYNC_GUEST_INIT_H
 #define KREF_ASYNC_GUEST_INIT_H
@@ -32,19 +33,24 @@ static inline void guest_init_console(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-/* Print "KTEST: PASS <name> (<seen>)" or "KTEST: FAIL <name>: <seen>". */
+/* The tag of check()'s lines, which the harness reading them looks for. */
+#ifndef GUEST_CHECK_TAG
+#define GUEST_CHECK_TAG "KTEST"
+#endif
+
+/* Print "<tag>: PASS <name> (<seen>)" or "<tag>: FAIL <name>: <seen>". */
 static inline bool check(bool ok, const char *name, const char *fmt, ...)
 {
-	char seen[512];
+	char seen[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(seen, sizeof(seen), fmt, ap);
 	va_end(ap);
 	if (ok)
-		printf("KTEST: PASS %s (%s)\n", name, seen);
+		printf(GUEST_CHECK_TAG ": PASS %s (%s)\n", name, seen);
 	else
-		printf("KTEST: FAIL %s: %s\n", name, seen);
+		printf(GUEST_CHECK_TAG ": FAIL %s: %s\n", name, seen);
 	return ok;
 }
 

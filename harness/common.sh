@@ -164,6 +164,20 @@ flavour() {
 	esac
 }
 
+# uapi_headers LOG: the base's uapi headers, which the guests' programs
+# are built against (Debian 12's are 6.1's), in $CACHE/build/uapi-hdr/include.
+# Sets uapi_hdr.
+uapi_hdr=
+uapi_headers() {
+	local base
+	base=$(base_dir)
+	uapi_hdr=$CACHE/build/uapi-hdr
+	log "installing the base's uapi headers in $uapi_hdr"
+	make -s -C "$base" O="$uapi_hdr/build" ARCH=x86_64 INSTALL_HDR_PATH="$uapi_hdr" \
+		headers_install >"$1" 2>&1 ||
+		die "make headers_install of $base failed ($1)"
+}
+
 # base_kernel LOGPREFIX: the unpatched base kernel that the e2e and
 # users guests boot (e2e.sh base, users.sh base), tinyconfig plus
 # BASE_FRAGMENTS (lockdep, no KASAN), bzImage and modules, in

@@ -189,17 +189,43 @@ PY
 	pack_initramfs "$rd" "$out/initramfs-$name.cpio.gz"
 }
 
+# judge_deps TAG KEY CHECK PRESENT WHEN: inside boot(), judge the guest's
+# "E2E: DEPS<TAG> <n>" count of lock chains from vfio's locks to KVM's,
+# taken WHEN: PRESENT is 1 if this kernel must have some (vfio not
+# converted, or the release map shows them), 0 if it must have none.
+# Records KEY=<n> in the status file and the verdict CHECK.
+judge_deps() {
+	local tag=$1 key=$2 chk=$3 present=$4 when=$5 deps first
+	deps=$(grep -oE "E2E: DEPS$tag -?[0-9]+" "$txt" | awk '{ print $3 }' | tail -1 || true)
+	first=$(grep -oE "E2E: DEP$tag .*" "$txt" | head -1 | cut -c$((10 + ${#tag}))- || true)
+	echo "$key=${deps:-none}" >> "$status"
+	if [ -z "$deps" ] || [ "$deps" -lt 0 ]; then
+		verdict FAIL "e2e-$name:$chk" "no lockdep report from the guest $when"
+	elif [ "$present" = 1 ] && [ "$deps" -gt 0 ]; then
+		verdict PASS "e2e-$name:$chk" "present $when, as expected: $deps chains, e.g. $first"
+	elif [ "$present" = 0 ] && [ "$deps" -eq 0 ]; then
+		verdict PASS "e2e-$name:$chk" "absent $when: no chain from dev_set->lock or group->group_lock to a KVM lock"
+	elif [ "$present" = 1 ]; then
+		verdict FAIL "e2e-$name:$chk" "no chain from vfio's locks to KVM's $when: the test cannot see the hazard"
+	else
+		grep -oE "E2E: DEP$tag .*" "$txt" | head -20 || true
+		verdict FAIL "e2e-$name:$chk" "$deps chains from vfio's locks to KVM's $when"
+	fi
+}
+
 # boot NAME: run the guest, record its checks, write $out/NAME.status.
 boot() {
 	local name=$1 bd=${kbd[$1]} console=$out/$1.log
 	local txt=$out/$1.txt status=$out/$1.status qrc=0 t
-	local v n detail deps why mod vm
+	local v n detail why mod vm stages=''
 
+	# The module stages would free kvm_amd under a live VM on the base
+	[ "$name" = base ] || stages=' e2e_module_stages=1'
 	log "booting the $name kernel (TCG, -cpu $QEMU_CPU, -smp 2, timeout ${QEMU_TIMEOUT}s)"
 	SECONDS=0
 	boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs-$name.cpio.gz" \
 		"$console" 'E2E: DONE' 2G \
-		"console=ttyS0 panic=-1${E2E_APPEND:+ $E2E_APPEND}" "$QEMU_CPU" ||
+		"console=ttyS0 panic=-1$stages${E2E_APPEND:+ $E2E_APPEND}" "$QEMU_CPU" ||
 		qrc=$?
 	t=$SECONDS
 	echo "time=${t}s" >> "$status"
@@ -232,39 +258,21 @@ boot() {
 
 	# After the order that closes the VM fd last, alone: vfio's put was
 	# not the last, and only the release map can show lockdep the chain.
-	deps=$(grep -oE 'E2E: DEPS-VMLAST -?[0-9]+' "$txt" | awk '{ print $3 }' | tail -1 || true)
-	echo "vmlast=${deps:-none}" >> "$status"
-	if [ -z "$deps" ] || [ "$deps" -lt 0 ]; then
-		verdict FAIL "e2e-$name:vm-fd-last" "no lockdep report after the order that closes the VM fd last"
-	elif [ "$name" = detector ]; then
-		if [ "$deps" -gt 0 ]; then
-			verdict PASS "e2e-$name:vm-fd-last" "vfio -> KVM recorded although vfio's put was not the last: $deps chains, e.g. $(grep -oE 'E2E: DEP-VMLAST .*' "$txt" | head -1 | cut -c17- || true)"
-		else
-			verdict FAIL "e2e-$name:vm-fd-last" "no chain from vfio's locks to KVM's with the release map on"
-		fi
-	elif [ "$deps" -eq 0 ]; then
-		verdict PASS "e2e-$name:vm-fd-last" "no chain from vfio's locks to KVM's after the VM fd was closed last"
-	else
-		grep -oE 'E2E: DEP-VMLAST .*' "$txt" | head -20 || true
-		verdict FAIL "e2e-$name:vm-fd-last" "$deps chains from vfio's locks to KVM's after the VM fd was closed last"
-	fi
+	judge_deps -VMLAST vmlast vm-fd-last "$([ "$name" = detector ] && echo 1 || echo 0)" \
+		"after the order that closes the VM fd last"
+	# After the cdev scenarios, with the group path's put never the last.
+	judge_deps -CDEV cdev cdev-vfio-to-kvm-dependency "$([ "$name" = patched ] && echo 0 || echo 1)" \
+		"after the cdev path's scenarios"
+	judge_deps "" deps vfio-to-kvm-dependency "$([ "$name" = patched ] && echo 0 || echo 1)" \
+		"after every scenario"
 
-	deps=$(grep -oE 'E2E: DEPS -?[0-9]+' "$txt" | awk '{ print $3 }' | tail -1 || true)
-	echo "deps=${deps:-none}" >> "$status"
-	if [ -z "$deps" ] || [ "$deps" -lt 0 ]; then
-		verdict FAIL "e2e-$name:vfio-to-kvm-dependency" "no lockdep report from the guest"
-	elif [ "$name" = patched ]; then
-		if [ "$deps" -eq 0 ]; then
-			verdict PASS "e2e-$name:vfio-to-kvm-dependency" "absent: no chain from dev_set->lock or group->group_lock to a KVM lock"
+	# The module stages: every kernel but the base runs all eight.
+	if [ "$name" != base ]; then
+		n=$(grep -cE 'E2E: PASS modules\.' "$txt" || true)
+		if [ "$n" -eq 8 ]; then
+			verdict PASS "e2e-$name:module-stages" "kvm_amd and kvm refused at every stage while an fd held the VM, unloaded once the last close() returned, in the 8 scenarios"
 		else
-			grep -oE 'E2E: DEP .*' "$txt" | head -20 || true
-			verdict FAIL "e2e-$name:vfio-to-kvm-dependency" "$deps chains from vfio's locks to KVM locks"
-		fi
-	else
-		if [ "$deps" -gt 0 ]; then
-			verdict PASS "e2e-$name:vfio-to-kvm-dependency" "present, as expected without vfio's conversion: $deps chains, e.g. $(grep -oE 'E2E: DEP .*' "$txt" | head -1 | cut -c10- || true)"
-		else
-			verdict FAIL "e2e-$name:vfio-to-kvm-dependency" "absent without vfio's conversion: the test cannot see the hazard"
+			verdict FAIL "e2e-$name:module-stages" "$n of the 8 module-stage scenarios passed"
 		fi
 	fi
 
@@ -327,7 +335,7 @@ data = {}
 for k in cols:
     st, checks, deps, vdeps = {}, {}, [], set()
     if k not in ran:
-        st = {"build": "not run", "boot": "not run", "time": "-", "deps": "-", "vmlast": "-", "logscan": "-"}
+        st = {"build": "not run", "boot": "not run", "time": "-", "deps": "-", "vmlast": "-", "cdev": "-", "logscan": "-"}
     elif os.path.exists(f"{out}/{k}.status"):
         for line in open(f"{out}/{k}.status"):
             key, _, val = line.rstrip("\n").partition("=")
@@ -355,9 +363,9 @@ def cell(k, n):
     c = data[k][1].get(n)
     if not c:
         return "-"
-    if n.startswith(("a.", "b.", "c.")):
-        m = re.search(r"took ([0-9.]+ ms)", c[1])
-        return f"{c[0]} ({m.group(1)})" if m else c[0]
+    m = re.search(r"took ([0-9.]+ ms)", c[1])
+    if m:
+        return f"{c[0]} ({m.group(1)})"
     return c[0]
 
 def status(k, key, default="-"):
@@ -377,6 +385,8 @@ def dep(k, key="deps", present=lambda k: k != "patched"):
 rows.append(("lockdep: vfio lock -> KVM lock", [dep(k) for k in cols]))
 rows.append(("  the same after c. alone (VM fd closed last)",
              [dep(k, "vmlast", lambda k: k == "detector") for k in cols]))
+rows.append(("  the same after c. and the cdev scenarios",
+             [dep(k, "cdev") for k in cols]))
 def module(k):
     m = status(k, "module")
     return {"refused": "refused (VM pins it)", "unloaded": "unloaded (the bug)"}.get(m, m)
@@ -421,7 +431,9 @@ log "building /init"
 rd=$out/initramfs
 rm -rf "$rd"
 mkdir -p "$rd/dev" "$rd/proc" "$rd/sys"
-if ! gcc -static -O2 -Wall -Wextra -o "$rd/init" "$REPO/tests/e2e/vfio_kvm_e2e.c" \
+uapi_headers "$out/headers.log"
+if ! gcc -static -O2 -Wall -Wextra -isystem "$uapi_hdr/include" \
+		-o "$rd/init" "$REPO/tests/e2e/vfio_kvm_e2e.c" \
 		2>"$out/init.log"; then
 	cat "$out/init.log"
 	verdict FAIL e2e:init "tests/e2e/vfio_kvm_e2e.c does not build"

@@ -76,13 +76,9 @@ nsid_test|namespaces/nsid_test.c filesystems/utils.c||
 
 base=$(base_dir)
 st=$base/tools/testing/selftests
-hdr=$CACHE/build/users-hdr
 sel=$out/selftests
 
-log "installing the base's uapi headers in $hdr"
-make -s -C "$base" O="$hdr/build" ARCH=x86_64 INSTALL_HDR_PATH="$hdr" \
-	headers_install >"$out/headers.log" 2>&1 ||
-	die "make headers_install of $base failed ($out/headers.log)"
+uapi_headers "$out/headers.log"
 
 log "building the selftests from $st"
 rm -rf "$sel"
@@ -92,7 +88,7 @@ while IFS='|' read -r name srcs ctty args; do
 	[ -n "$name" ] || continue
 	files=()
 	for f in $srcs; do files+=("$st/$f"); done
-	if gcc -static -O2 -pthread -D_GNU_SOURCE -isystem "$hdr/include" \
+	if gcc -static -O2 -pthread -D_GNU_SOURCE -isystem "$uapi_hdr/include" \
 		-I"$st" -I"$st/futex/include" -I"$base/tools/include/uapi" \
 		"${files[@]}" -o "$sel/$name" -lcap -lpthread -lrt \
 		>"$out/$name.build.log" 2>&1; then

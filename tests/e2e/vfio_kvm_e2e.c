@@ -3,15 +3,24 @@
  * vfio_kvm_e2e.c - /init of the guest that runs the vfio + KVM scenario
  * for real (harness/e2e.sh), on the patched and on the unpatched kernel.
  *
- * It drives vfio as QEMU does: a VM, its kvm-vfio device, an mtty mdev
- * opened through its group and a type1 container, the group added to the
- * kvm-vfio device, then the device fd.  vfio's open takes a reference on
- * the VM.  When the VMM closes the VM fd and the kvm-vfio fd first, vfio
- * holds the last reference and drops it from the device's close path,
- * under group->group_lock and dev_set->lock.  On an unpatched kernel the
- * whole of kvm_destroy_vm() then runs under those locks; with
- * kvm_put_kvm_async() it runs after they are dropped, but still before
- * close() returns.
+ * It drives vfio as QEMU does, on both of vfio's paths: a VM, its
+ * kvm-vfio device and an mtty mdev, then either
+ *
+ *   the group path: the mdev's group in a type1 container, the group
+ *	added to the kvm-vfio device, the device fd from the group; or
+ *   the cdev path: /dev/vfio/devices/vfioN opened, added to the kvm-vfio
+ *	device, bound to an iommufd (VFIO_DEVICE_BIND_IOMMUFD) and attached
+ *	to an IOAS.
+ *
+ * vfio takes a reference on the VM when it opens the device (the group's
+ * VFIO_GROUP_GET_DEVICE_FD, the cdev's bind).  When the VMM closes the VM
+ * fd and the kvm-vfio fd first, vfio holds the last reference and drops
+ * it from the device's close path, under dev_set->lock, and on the group
+ * path group->group_lock too.  On an unpatched kernel the whole of
+ * kvm_destroy_vm() then runs under those locks; with kvm_put_kvm_async()
+ * it runs after they are dropped, but still before close() returns.  The
+ * VMM closes /dev/kvm as soon as the VM exists, so that only the VM's own
+ * fds and references pin the KVM modules.
  *
  * Checks, one line each:
  *
@@ -24,11 +33,14 @@
  *	E2E: DEP <vfio lock> -> <kvm lock> [(via <a> -> <b>)]
  *	E2E: DEPS <count>
  *
- * The device-first order (the VM fd closed last, so vfio's put is not
- * the last one) runs first, and the same chains are printed once after
- * it alone, as "E2E: DEP-VMLAST" and "E2E: DEPS-VMLAST" lines: lockdep
- * records vfio -> KVM there only if every kvm_put_kvm() tells it that the
- * VM may be destroyed (CONFIG_PROVE_RELEASE_MAPS).
+ * The group path's device-first order (the VM fd closed last, so vfio's
+ * put is not the last one) runs first, and the same chains are printed
+ * once after it alone, as "E2E: DEP-VMLAST" and "E2E: DEPS-VMLAST" lines:
+ * lockdep records vfio -> KVM there only if every kvm_put_kvm() tells it
+ * that the VM may be destroyed (CONFIG_PROVE_RELEASE_MAPS).  The cdev
+ * path's scenarios come next, and "E2E: DEP-CDEV" and "E2E: DEPS-CDEV"
+ * lines show what they added, before the group path's put is ever the
+ * last one.
  *
  * (informational: whether a dependency must be there is the harness's
  * call, it differs between the kernels), every direct dependency of
@@ -50,6 +62,11 @@
  * unpatched kernel lets it go; then, after "E2E: DONE", the device fd is
  * closed, and the console shows what kvm_destroy_vm() does without the
  * module it calls into.
+ *
+ * With e2e_module_stages=1 on the command line, every scenario of both
+ * paths runs once more, after the lockdep report, trying to unload
+ * kvm_amd and kvm after each step (see stage()); one check each,
+ * "modules.<scenario>".
  *
  * e2e_dump_lockdep=1 on the kernel command line also copies /proc/lockdep
  * to the console ("LOCKDEP: " lines); "vfio_kvm_e2e --lockdep FILE" runs
@@ -76,14 +93,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#define GUEST_CHECK_TAG "E2E"
+#include "../guest_init.h"
+
+#include <linux/iommufd.h>
 #include <linux/kvm.h>
 #include <linux/vfio.h>
-
-/* The uapi names of 6.5+; older headers only have the group aliases. */
-#ifndef KVM_DEV_VFIO_FILE
-#define KVM_DEV_VFIO_FILE	KVM_DEV_VFIO_GROUP
-#define KVM_DEV_VFIO_FILE_ADD	KVM_DEV_VFIO_GROUP_ADD
-#endif
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -91,21 +106,6 @@
 #define MDEV_DEVICES	"/sys/bus/mdev/devices"
 #define KVM_DEBUGFS	"/sys/kernel/debug/kvm"
 #define MAX_DEPTH	3
-
-static bool check(bool ok, const char *name, const char *fmt, ...)
-{
-	char seen[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(seen, sizeof(seen), fmt, ap);
-	va_end(ap);
-	if (ok)
-		printf("E2E: PASS %s (%s)\n", name, seen);
-	else
-		printf("E2E: FAIL %s: %s\n", name, seen);
-	return ok;
-}
 
 static bool exists(const char *path)
 {
@@ -199,26 +199,36 @@ static bool setup_mdev_type(void)
 }
 
 /*
- * One VMM's worth of fds, set up as QEMU does it.  @err says what failed
- * if setup() returns false.
+ * How the VMM gets its device fd: through the group and a type1
+ * container, or from the device's cdev bound to an iommufd.
+ */
+enum vfio_path { GROUP_PATH, CDEV_PATH };
+
+/*
+ * One VMM's worth of fds, set up as QEMU does it, except that /dev/kvm is
+ * closed once the VM exists: its fd pins kvm_amd too, and would hide
+ * which of the VM's own references keep the modules.  @err says what
+ * failed if setup() returns false.
  */
 struct vmm {
+	enum vfio_path path;
 	char uuid[40];
 	char debugfs[128];
-	int kvm, vm, kvm_vfio, container, group, device;
+	int vm, kvm_vfio, container, group, iommufd, device;
 	char err[512];
 };
 
-static void vmm_init(struct vmm *v, int n)
+static void vmm_init(struct vmm *v, int n, enum vfio_path path)
 {
 	memset(v, 0, sizeof(*v));
+	v->path = path;
 	snprintf(v->uuid, sizeof(v->uuid),
 		 "8e2e0000-f0c5-4b1d-9a3e-%012d", n);
-	v->kvm = -1;
 	v->vm = -1;
 	v->kvm_vfio = -1;
 	v->container = -1;
 	v->group = -1;
+	v->iommufd = -1;
 	v->device = -1;
 }
 
@@ -240,39 +250,27 @@ static void vmm_close_all(struct vmm *v)
 	close_fd(&v->device);
 	close_fd(&v->kvm_vfio);
 	close_fd(&v->vm);
-	close_fd(&v->kvm);
 	close_fd(&v->group);
 	close_fd(&v->container);
+	close_fd(&v->iommufd);
 }
 
-static bool vmm_setup(struct vmm *v)
+/* devtmpfs nodes appear asynchronously: wait up to 5 s for @path. */
+static void wait_for(const char *path)
 {
-	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
-	struct vfio_group_status gs = { .argsz = sizeof(gs) };
-	struct kvm_device_attr attr = {
-		.group = KVM_DEV_VFIO_FILE,
-		.attr = KVM_DEV_VFIO_FILE_ADD,
-	};
-	char path[512], link[512], *grp;
-	ssize_t n;
 	int i;
 
-	v->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (v->kvm < 0)
-		return fail(v, "open /dev/kvm");
-	v->vm = ioctl(v->kvm, KVM_CREATE_VM, 0);
-	if (v->vm < 0)
-		return fail(v, "KVM_CREATE_VM");
-	snprintf(v->debugfs, sizeof(v->debugfs), KVM_DEBUGFS "/%d-%d",
-		 getpid(), v->vm);
-	if (ioctl(v->vm, KVM_CREATE_DEVICE, &cd))
-		return fail(v, "KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO)");
-	v->kvm_vfio = cd.fd;
+	for (i = 0; i < 50 && !exists(path); i++)
+		usleep(100000);
+}
 
-	snprintf(path, sizeof(path), MDEV_PARENT "/%s/create", mdev_type);
-	errno = -write_file(path, v->uuid);
-	if (errno)
-		return fail(v, path);
+/* The group path: the mdev's group, in a type1 container, added to KVM. */
+static bool vmm_open_group(struct vmm *v, struct kvm_device_attr *attr)
+{
+	struct vfio_group_status gs = { .argsz = sizeof(gs) };
+	char path[512], link[512], *grp;
+	ssize_t n;
+
 	snprintf(path, sizeof(path), MDEV_DEVICES "/%s/iommu_group", v->uuid);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
@@ -287,9 +285,7 @@ static bool vmm_setup(struct vmm *v)
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
 		return fail(v, "VFIO_GET_API_VERSION");
 	snprintf(path, sizeof(path), "/dev/vfio/%.64s", grp);
-	/* devtmpfs nodes appear asynchronously */
-	for (i = 0; i < 50 && !exists(path); i++)
-		usleep(100000);
+	wait_for(path);
 	v->group = open(path, O_RDWR | O_CLOEXEC);
 	if (v->group < 0)
 		return fail(v, path);
@@ -305,14 +301,102 @@ static bool vmm_setup(struct vmm *v)
 	    ioctl(v->container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU))
 		return fail(v, "VFIO_SET_IOMMU(TYPE1v2, TYPE1)");
 
-	attr.addr = (uint64_t)(uintptr_t)&v->group;
-	if (ioctl(v->kvm_vfio, KVM_SET_DEVICE_ATTR, &attr))
-		return fail(v, "KVM_SET_DEVICE_ATTR(KVM_DEV_VFIO_FILE_ADD)");
+	attr->addr = (uint64_t)(uintptr_t)&v->group;
+	if (ioctl(v->kvm_vfio, KVM_SET_DEVICE_ATTR, attr))
+		return fail(v, "KVM_SET_DEVICE_ATTR(KVM_DEV_VFIO_FILE_ADD, group)");
 
 	/* vfio takes its reference on the VM here */
 	v->device = ioctl(v->group, VFIO_GROUP_GET_DEVICE_FD, v->uuid);
 	if (v->device < 0)
 		return fail(v, "VFIO_GROUP_GET_DEVICE_FD");
+	return true;
+}
+
+/*
+ * The cdev path, in QEMU's order: the device fd is added to KVM before
+ * it is bound to an iommufd, so that the bind finds the VM.  mtty has
+ * iommufd's emulated ops, so the attach needs no IOMMU.
+ */
+static bool vmm_open_cdev(struct vmm *v, struct kvm_device_attr *attr)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt pt = { .argsz = sizeof(pt) };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	char path[512], node[64] = "";
+	struct dirent *de;
+	DIR *d;
+
+	/* the mdev's vfio-dev/vfioN class device names its cdev */
+	snprintf(path, sizeof(path), MDEV_DEVICES "/%s/vfio-dev", v->uuid);
+	d = opendir(path);
+	if (!d)
+		return fail(v, path);
+	while ((de = readdir(d)))
+		if (!strncmp(de->d_name, "vfio", 4))
+			snprintf(node, sizeof(node), "%.32s", de->d_name);
+	closedir(d);
+	if (!*node) {
+		errno = ENOENT;
+		return fail(v, path);
+	}
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", node);
+	wait_for(path);
+	v->device = open(path, O_RDWR | O_CLOEXEC);
+	if (v->device < 0)
+		return fail(v, path);
+	v->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (v->iommufd < 0)
+		return fail(v, "open /dev/iommu");
+
+	attr->addr = (uint64_t)(uintptr_t)&v->device;
+	if (ioctl(v->kvm_vfio, KVM_SET_DEVICE_ATTR, attr))
+		return fail(v, "KVM_SET_DEVICE_ATTR(KVM_DEV_VFIO_FILE_ADD, device)");
+
+	/* vfio takes its reference on the VM here */
+	bind.iommufd = v->iommufd;
+	if (ioctl(v->device, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return fail(v, "VFIO_DEVICE_BIND_IOMMUFD");
+	if (ioctl(v->iommufd, IOMMU_IOAS_ALLOC, &ioas))
+		return fail(v, "IOMMU_IOAS_ALLOC");
+	pt.pt_id = ioas.out_ioas_id;
+	if (ioctl(v->device, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &pt))
+		return fail(v, "VFIO_DEVICE_ATTACH_IOMMUFD_PT");
+	return true;
+}
+
+static bool vmm_setup(struct vmm *v)
+{
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = KVM_DEV_VFIO_FILE_ADD,
+	};
+	char path[512];
+	int kvm, err;
+
+	wait_for("/dev/kvm");	/* again after the modules are reloaded */
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return fail(v, "open /dev/kvm");
+	v->vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	err = errno;
+	close(kvm);
+	errno = err;
+	if (v->vm < 0)
+		return fail(v, "KVM_CREATE_VM");
+	snprintf(v->debugfs, sizeof(v->debugfs), KVM_DEBUGFS "/%d-%d",
+		 getpid(), v->vm);
+	if (ioctl(v->vm, KVM_CREATE_DEVICE, &cd))
+		return fail(v, "KVM_CREATE_DEVICE(KVM_DEV_TYPE_VFIO)");
+	v->kvm_vfio = cd.fd;
+
+	snprintf(path, sizeof(path), MDEV_PARENT "/%s/create", mdev_type);
+	errno = -write_file(path, v->uuid);
+	if (errno)
+		return fail(v, path);
+	if (!(v->path == CDEV_PATH ? vmm_open_cdev(v, &attr) :
+				     vmm_open_group(v, &attr)))
+		return false;
 	if (!exists(v->debugfs)) {
 		errno = ENOENT;
 		return fail(v, v->debugfs);
@@ -336,24 +420,133 @@ static void vmm_remove_mdev(struct vmm *v, const char *name)
 		       strerror(-err));
 }
 
+/*
+ * Load the modules /modules.list names, one path per line, in order.
+ * Returns NULL, or what failed; @loaded gets the names.
+ */
+static const char *load_modules(char *loaded, size_t size)
+{
+	static char failed[300];
+	char line[256];
+	FILE *f = fopen("/modules.list", "r");
+	int fd;
+
+	*loaded = '\0';
+	if (!f) {
+		snprintf(failed, sizeof(failed), "/modules.list: %s",
+			 strerror(errno));
+		return failed;
+	}
+	*failed = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!*line)
+			continue;
+		fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) &&
+			       errno != EEXIST)) {
+			if (!*failed)
+				snprintf(failed, sizeof(failed), "%s: %s",
+					 line, strerror(errno));
+		} else {
+			snprintf(loaded + strlen(loaded),
+				 size - strlen(loaded), "%s%s",
+				 *loaded ? " " : "", strrchr(line, '/') + 1);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(f);
+	if (!*failed && !*loaded)
+		snprintf(failed, sizeof(failed), "/modules.list names none");
+	return *failed ? failed : NULL;
+}
+
+static bool setup_modules(void)
+{
+	char loaded[512];
+	const char *failed = load_modules(loaded, sizeof(loaded));
+
+	return check(!failed, "setup.modules", "%s", failed ? failed : loaded);
+}
+
+static int unload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+/*
+ * Module stages, on when the kernel command line has e2e_module_stages=1
+ * (every kernel but the unpatched base, where one of them is the
+ * vendor-module bug and would leave a VM without its module): at each
+ * stage of a scenario, try to unload kvm_amd, then kvm.  While any fd
+ * that holds the VM is open, its teardown still needs both, and each
+ * unload must be refused.  Once the last one is closed, close() has
+ * returned with the VM gone and nothing may pin them any more: both
+ * must unload, and are loaded again for what follows.
+ */
+static bool module_stages;
+
+struct stages {
+	bool ok;
+	bool lost;	/* a module went while a VM needed it */
+	char seen[1024];
+};
+
+/*
+ * One stage: @held says whether the VMM still holds an fd that holds the
+ * VM.  Returns false if the modules went while it did: the caller must
+ * then close nothing more (teardown would call into freed module text),
+ * and leaves the VM behind.
+ */
+static bool stage(struct stages *s, const char *what, bool held,
+		  const char *debugfs)
+{
+	bool alive = exists(debugfs), ok;
+	int err_amd = unload("kvm_amd");
+	int err_kvm = unload("kvm");
+	char loaded[512];
+	const char *failed = NULL;
+
+	ok = held ? err_amd && err_kvm : !err_amd && !err_kvm;
+	if (!err_kvm || !err_amd)
+		failed = load_modules(loaded, sizeof(loaded));
+	snprintf(s->seen + strlen(s->seen), sizeof(s->seen) - strlen(s->seen),
+		 "%s%s (VM %s): kvm_amd %s, kvm %s%s%s", *s->seen ? "; " : "",
+		 what, alive ? "alive" : "gone",
+		 err_amd ? "refused" : "unloaded",
+		 err_kvm ? "refused" : "unloaded",
+		 failed ? ", reload: " : "", failed ? failed : "");
+	s->ok &= ok && !failed;
+	if (held && !err_amd) {
+		s->lost = true;
+		return false;
+	}
+	return true;
+}
+
 enum order { VM_KVMVFIO_DEVICE, KVMVFIO_VM_DEVICE, DEVICE_FIRST };
 
 /*
  * Close the VMM's fds in @order and check, right after each close()
  * returns, whether the VM still exists: it must live exactly until the
- * last reference goes, and be gone when that close() returns.
+ * last reference goes, and be gone when that close() returns.  With
+ * @stages, the check is instead the module stages' (modules.<name>).
  */
-static void scenario(const char *name, enum order order, int n)
+static void scenario(const char *name, enum order order, int n,
+		     enum vfio_path path, bool stages)
 {
 	static const char *const label[] = { "vm fd", "kvm-vfio fd",
 					     "device fd" };
+	struct stages st = { .ok = true };
 	struct vmm v;
 	int *fds[3], i;
 	bool alive[3];
 	double t0, took = 0;
 	char seen[256] = "";
+	const char *what;
 
-	vmm_init(&v, n);
+	vmm_init(&v, n, path);
 	if (!vmm_setup(&v)) {
 		check(false, name, "setup: %s", v.err);
 		vmm_close_all(&v);
@@ -377,36 +570,51 @@ static void scenario(const char *name, enum order order, int n)
 		fds[2] = &v.vm;
 		break;
 	}
+	if (stages && !stage(&st, "set up", true, v.debugfs))
+		goto lost;
 	for (i = 0; i < 3; i++) {
+		what = fds[i] == &v.vm ? label[0] :
+		       fds[i] == &v.kvm_vfio ? label[1] : label[2];
 		t0 = now();
 		close_fd(fds[i]);
 		took = now() - t0;
 		alive[i] = exists(v.debugfs);
 		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
-			 "%s%s closed: VM %s", i ? ", " : "",
-			 fds[i] == &v.vm ? label[0] :
-			 fds[i] == &v.kvm_vfio ? label[1] : label[2],
+			 "%s%s closed: VM %s", i ? ", " : "", what,
 			 alive[i] ? "alive" : "gone");
+		if (stages && !stage(&st, what, i < 2, v.debugfs))
+			goto lost;
 	}
 	vmm_close_all(&v);
 	vmm_remove_mdev(&v, name);
-	check(alive[0] && alive[1] && !alive[2], name,
-	      "%s %s; last close() took %.1f ms", v.debugfs, seen, took * 1e3);
+	if (stages)
+		check(st.ok, name, "%s", st.seen);
+	else
+		check(alive[0] && alive[1] && !alive[2], name,
+		      "%s %s; last close() took %.1f ms", v.debugfs, seen,
+		      took * 1e3);
+	return;
+lost:
+	check(false, name, "%s; the rest of the VMM's fds left open", st.seen);
 }
 
 /*
  * (d) The VMM dies holding only the device fd: its files are closed on
  * the exit path, and the VM must be gone by the time the parent reaps it.
+ * With @stages, the module stages run while the child holds the device
+ * fd and once it is reaped.
  */
-static void scenario_exit(const char *name, int n)
+static void scenario_exit(const char *name, int n, enum vfio_path path,
+			  bool stages)
 {
+	struct stages st = { .ok = true };
 	struct vmm v;
 	char msg[512];
 	int pipefd[2], status;
 	ssize_t len;
 	pid_t pid;
 
-	vmm_init(&v, n);
+	vmm_init(&v, n, path);
 	if (pipe(pipefd))
 		return (void)check(false, name, "pipe: %s", strerror(errno));
 	pid = fork();
@@ -437,6 +645,11 @@ static void scenario_exit(const char *name, int n)
 		waitpid(pid, &status, 0);
 		check(false, name, "%s gone while the child still held the device fd",
 		      msg);
+	} else if (stages && len > 0 && msg[0] != '!' &&
+		   !stage(&st, "child holds the device fd", true, msg)) {
+		/* the child stays, with the VM its device fd holds */
+		check(false, name, "%s; the child left holding its fds", st.seen);
+		return;
 	} else {
 		kill(pid, SIGKILL);
 		if (waitpid(pid, &status, 0) != pid)
@@ -444,6 +657,9 @@ static void scenario_exit(const char *name, int n)
 		else if (len <= 0 || msg[0] == '!')
 			check(false, name, "child %s",
 			      len > 0 ? msg + 1 : "died before reporting");
+		else if (stages)
+			check(stage(&st, "child reaped", false, msg) && st.ok,
+			      name, "%s", st.seen);
 		else
 			check(!exists(msg), name,
 			      "%s alive while the child held the device fd, %s after SIGKILL and waitpid (%s)",
@@ -454,46 +670,8 @@ static void scenario_exit(const char *name, int n)
 	vmm_remove_mdev(&v, name);
 }
 
-/* Load the modules /modules.list names, one path per line, in order. */
-static bool setup_modules(void)
-{
-	char line[256], loaded[512] = "", failed[300] = "";
-	FILE *f = fopen("/modules.list", "r");
-	int fd;
-
-	if (!f)
-		return check(false, "setup.modules", "/modules.list: %s",
-			     strerror(errno));
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!*line)
-			continue;
-		fd = open(line, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || (syscall(SYS_finit_module, fd, "", 0) &&
-			       errno != EEXIST)) {
-			if (!*failed)
-				snprintf(failed, sizeof(failed), "%s: %s",
-					 line, strerror(errno));
-		} else {
-			snprintf(loaded + strlen(loaded),
-				 sizeof(loaded) - strlen(loaded), "%s%s",
-				 *loaded ? " " : "", strrchr(line, '/') + 1);
-		}
-		if (fd >= 0)
-			close(fd);
-	}
-	fclose(f);
-	return check(!*failed && *loaded, "setup.modules", "%s",
-		     *failed ? failed : *loaded ? loaded : "none listed");
-}
-
-static int unload(const char *name)
-{
-	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
-}
-
 /*
- * (e) The VMM closes its VM, kvm-vfio and /dev/kvm fds and keeps only
+ * (e) The VMM closes its VM and kvm-vfio fds and keeps only
  * the device fd: nothing but vfio's reference keeps the VM, and no open
  * file pins kvm_amd.  Returns the device fd if kvm_amd could be unloaded
  * all the same (the bug), so that main() closes it last; else -1.
@@ -504,7 +682,7 @@ static int scenario_vendor_module(const char *name, int n)
 	bool alive, gone;
 	int err, err_amd, err_kvm, fd;
 
-	vmm_init(&v, n);
+	vmm_init(&v, n, GROUP_PATH);
 	if (!vmm_setup(&v)) {
 		check(false, name, "setup: %s", v.err);
 		vmm_close_all(&v);
@@ -513,7 +691,6 @@ static int scenario_vendor_module(const char *name, int n)
 	}
 	close_fd(&v.vm);
 	close_fd(&v.kvm_vfio);
-	close_fd(&v.kvm);
 	alive = exists(v.debugfs);
 	err = unload("kvm_amd");
 	/* The harness judges this line: "unloaded vm-alive" is the bug. */
@@ -912,27 +1089,61 @@ int main(int argc, char **argv)
 	bool ok;
 
 	ok = setup_guest() && setup_modules() && setup_mdev_type();
+	module_stages = getenv("e2e_module_stages");
 	if (ok) {
 		check(exists("/dev/kvm") && exists("/dev/vfio/vfio") &&
-		      exists(KVM_DEBUGFS), "setup.devices",
-		      "/dev/kvm %s, /dev/vfio/vfio %s, %s %s",
+		      exists("/dev/iommu") && exists(KVM_DEBUGFS),
+		      "setup.devices",
+		      "/dev/kvm %s, /dev/vfio/vfio %s, /dev/iommu %s, %s %s",
 		      exists("/dev/kvm") ? "present" : "missing",
 		      exists("/dev/vfio/vfio") ? "present" : "missing",
+		      exists("/dev/iommu") ? "present" : "missing",
 		      KVM_DEBUGFS, exists(KVM_DEBUGFS) ? "present" : "missing");
 		/*
 		 * The VM fd closed last, alone first: vfio's put is not the
 		 * last one, and what lockdep knows after it is what a test
 		 * that only ever closes in this order would learn.
 		 */
-		scenario("c.device-first", DEVICE_FIRST, 3);
+		scenario("c.device-first", DEVICE_FIRST, 3, GROUP_PATH, false);
 		report_lockdep_deps("-VMLAST", false);
-		scenario("a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, 1);
-		scenario("b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, 2);
-		scenario_exit("d.exit-holding-device", 4);
+		/*
+		 * The cdev path next, and what lockdep knows after it: the
+		 * group path has not yet had vfio's put be the last one.
+		 */
+		scenario("cdev.c.device-first", DEVICE_FIRST, 13, CDEV_PATH, false);
+		scenario("cdev.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, 11,
+			 CDEV_PATH, false);
+		scenario("cdev.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, 12,
+			 CDEV_PATH, false);
+		scenario_exit("cdev.d.exit-holding-device", 14, CDEV_PATH, false);
+		report_lockdep_deps("-CDEV", false);
+		scenario("a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, 1,
+			 GROUP_PATH, false);
+		scenario("b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, 2,
+			 GROUP_PATH, false);
+		scenario_exit("d.exit-holding-device", 4, GROUP_PATH, false);
 		check_no_vm_left();
 	}
 	/* Before any unload: an unloaded module's lock classes go away. */
 	report_lockdep();
+	if (ok && module_stages) {
+		scenario("modules.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, 21,
+			 GROUP_PATH, true);
+		scenario("modules.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, 22,
+			 GROUP_PATH, true);
+		scenario("modules.c.device-first", DEVICE_FIRST, 23,
+			 GROUP_PATH, true);
+		scenario_exit("modules.d.exit-holding-device", 24, GROUP_PATH,
+			      true);
+		scenario("modules.cdev.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE,
+			 31, CDEV_PATH, true);
+		scenario("modules.cdev.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE,
+			 32, CDEV_PATH, true);
+		scenario("modules.cdev.c.device-first", DEVICE_FIRST, 33,
+			 CDEV_PATH, true);
+		scenario_exit("modules.cdev.d.exit-holding-device", 34,
+			      CDEV_PATH, true);
+	}
 	if (ok)
 		held = scenario_vendor_module("e.vendor-module-pinned", 5);
 	check_kmsg();

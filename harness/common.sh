@@ -173,8 +173,8 @@ uapi_headers() {
 	base=$(base_dir)
 	uapi_hdr=$CACHE/build/uapi-hdr
 	log "installing the base's uapi headers in $uapi_hdr"
-	make -s -C "$base" O="$uapi_hdr/build" ARCH=x86_64 INSTALL_HDR_PATH="$uapi_hdr" \
-		headers_install >"$1" 2>&1 ||
+	locked make -s -C "$base" O="$uapi_hdr/build" ARCH=x86_64 \
+		INSTALL_HDR_PATH="$uapi_hdr" headers_install >"$1" 2>&1 ||
 		die "make headers_install of $base failed ($1)"
 }
 

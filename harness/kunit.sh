@@ -78,6 +78,7 @@ x86_64|x86_64-rt|x86_64-kmsan)
 	python3 - "$out/kernel.log" > "$out/ktap.log" <<'PY'
 import re, sys
 MARK = "** replaying previous printk message **"
+DROPPED = re.compile(r"\*\* [0-9]+ printk messages dropped \*\*")
 TS = re.compile(r"\[ *[0-9]+\.[0-9]+\]")
 lines = open(sys.argv[1], errors="replace").read().split("\n")
 out = []
@@ -85,11 +86,23 @@ for i, line in enumerate(lines):
     if MARK not in line:
         out.append(line)
         continue
-    if line.split(MARK)[0].strip():
-        continue  # the cut copy shares the marker's line
-    m = TS.match(lines[i + 1]) if i + 1 < len(lines) else None
-    for j in range(len(out) - 1, -1, -1):
-        if m and out[j].startswith(m.group(0)):
+    cut = line.split(MARK)[0]
+    # The record replayed: the first line with a timestamp after the
+    # marker (a "messages dropped" line may come first).
+    whole = next((l for l in lines[i + 1:i + 4]
+                  if TS.match(l) and not DROPPED.search(l)), None)
+    if whole is None:
+        out.append(line)
+        continue
+    if cut.strip():
+        # The cut copy shares the marker's line: keep what it is not.
+        if not whole.startswith(cut):
+            out.append(cut)
+        continue
+    # The cut copy, if the takeover came after its first byte, is one of
+    # the last lines before: a beginning of the record replayed.
+    for j in range(len(out) - 1, max(len(out) - 4, -1), -1):
+        if TS.match(out[j]) and whole.startswith(out[j]):
             del out[j]
             break
 starts = [i for i, line in enumerate(out)

@@ -33,7 +33,7 @@
 # grows on thread creation only with more than four.  QEMU_TIMEOUT caps
 # each boot (1200 s).
 . "$(dirname "$0")/common.sh"
-need make gcc flex bison bc cpio gzip flock timeout qemu-system-x86_64 python3
+need make gcc flex bison bc cpio gzip flock timeout rsync qemu-system-x86_64 python3
 
 # libcap's static library (libcap-dev): tty_tiocsti_test and the
 # namespaces tests link it.

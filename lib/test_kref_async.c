@@ -522,9 +522,10 @@ static void ka_chain_a_release(struct kref *kref)
 {
 	struct ka_chain *c = container_of(kref, struct ka_chain, a.ref);
 
+	/* Noted first: b's release may run at once, in another drain. */
+	ka_note_release(&c->a);
 	WRITE_ONCE(c->in_a, current);
 	kref_put_async(&c->b.ref, ka_chain_b_release, &c->b.node);
-	ka_note_release(&c->a);
 	WRITE_ONCE(c->in_a, NULL);
 }
 

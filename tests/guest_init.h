@@ -39,7 +39,8 @@ static inline void guest_init_console(void)
 #endif
 
 /* Print "<tag>: PASS <name> (<seen>)" or "<tag>: FAIL <name>: <seen>". */
-static inline bool check(bool ok, const char *name, const char *fmt, ...)
+static inline bool __attribute__((format(printf, 3, 4)))
+check(bool ok, const char *name, const char *fmt, ...)
 {
 	char seen[1024];
 	va_list ap;

@@ -70,7 +70,8 @@
  *
  * e2e_dump_lockdep=1 on the kernel command line also copies /proc/lockdep
  * to the console ("LOCKDEP: " lines); "vfio_kvm_e2e --lockdep FILE" runs
- * only the analysis, on a saved copy, on any machine.
+ * only the analysis, on a saved copy, on any machine (built against 6.6+
+ * uapi headers, as e2e.sh builds it).
  */
 
 #define _GNU_SOURCE
@@ -234,7 +235,7 @@ static void vmm_init(struct vmm *v, int n, enum vfio_path path)
 
 static bool fail(struct vmm *v, const char *what)
 {
-	snprintf(v->err, sizeof(v->err), "%s: %s", what, strerror(errno));
+	snprintf(v->err, sizeof(v->err), "%.400s: %s", what, strerror(errno));
 	return false;
 }
 
@@ -253,6 +254,20 @@ static void vmm_close_all(struct vmm *v)
 	close_fd(&v->group);
 	close_fd(&v->container);
 	close_fd(&v->iommufd);
+}
+
+/* Take the cdev's file back from the kvm-vfio device. */
+static bool vmm_file_del(struct vmm *v)
+{
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = KVM_DEV_VFIO_FILE_DEL,
+		.addr = (uint64_t)(uintptr_t)&v->device,
+	};
+
+	if (ioctl(v->kvm_vfio, KVM_SET_DEVICE_ATTR, &attr))
+		return fail(v, "KVM_SET_DEVICE_ATTR(KVM_DEV_VFIO_FILE_DEL, device)");
+	return true;
 }
 
 /* devtmpfs nodes appear asynchronously: wait up to 5 s for @path. */
@@ -475,54 +490,87 @@ static int unload(const char *name)
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }
 
+/* /sys/module/<mod>/refcnt, or -1 if the module is not loaded. */
+static int refcnt(const char *mod)
+{
+	char path[64];
+	FILE *f;
+	int n = -1;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", mod);
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%d", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
 /*
  * Module stages, on when the kernel command line has e2e_module_stages=1
  * (every kernel but the unpatched base, where one of them is the
  * vendor-module bug and would leave a VM without its module): at each
- * stage of a scenario, try to unload kvm_amd, then kvm.  While any fd
- * that holds the VM is open, its teardown still needs both, and each
- * unload must be refused.  Once the last one is closed, close() has
- * returned with the VM gone and nothing may pin them any more: both
- * must unload, and are loaded again for what follows.
+ * stage of a scenario, read the modules' counts, then try to unload
+ * kvm_amd, then kvm.  While anything holds the VM, kvm_amd's count is one
+ * for each of the VM and kvm-vfio fds still open (their fops' owner) and
+ * one for the VM itself (patch 1), and kvm's is one for vfio's
+ * symbol_get() while vfio holds its reference; the VM is alive and each
+ * unload is refused.  Once the last reference is gone, close() has
+ * returned with the VM gone and nothing may pin either module: both
+ * counts are back where they were after loading, and both unload, to be
+ * loaded again for what follows.  (kvm cannot unload while kvm_amd,
+ * which uses it, is loaded: its own pins are seen in its count.)
  */
 static bool module_stages;
+static bool modules_lost;	/* one went while a VM needed it: stop */
+static int base_amd, base_kvm;	/* the counts right after loading */
+
+static void module_baseline(void)
+{
+	base_amd = refcnt("kvm_amd");
+	base_kvm = refcnt("kvm");
+}
 
 struct stages {
 	bool ok;
-	bool lost;	/* a module went while a VM needed it */
 	char seen[1024];
 };
 
 /*
- * One stage: @held says whether the VMM still holds an fd that holds the
- * VM.  Returns false if the modules went while it did: the caller must
- * then close nothing more (teardown would call into freed module text),
- * and leaves the VM behind.
+ * One stage: @fds VM and kvm-vfio fds still open, @vfio whether vfio
+ * still holds its VM reference.  Returns false if kvm_amd went while the
+ * VM needed it: the caller must then close nothing more (teardown would
+ * call into freed module text) and leaves the VM behind, and no more
+ * module stages run.
  */
-static bool stage(struct stages *s, const char *what, bool held,
+static bool stage(struct stages *s, const char *what, int fds, bool vfio,
 		  const char *debugfs)
 {
-	bool alive = exists(debugfs), ok;
+	bool held = fds || vfio, alive = exists(debugfs), ok;
+	int want_amd = held ? fds + 1 : 0, want_kvm = vfio;
+	int amd = refcnt("kvm_amd") - base_amd, kvm = refcnt("kvm") - base_kvm;
 	int err_amd = unload("kvm_amd");
 	int err_kvm = unload("kvm");
 	char loaded[512];
 	const char *failed = NULL;
 
-	ok = held ? err_amd && err_kvm : !err_amd && !err_kvm;
-	if (!err_kvm || !err_amd)
+	ok = alive == held && amd == want_amd && kvm == want_kvm &&
+	     (held ? err_amd && err_kvm : !err_amd && !err_kvm);
+	if (held && !err_amd)
+		modules_lost = true;
+	else if (!err_amd || !err_kvm)
 		failed = load_modules(loaded, sizeof(loaded));
+	if (!modules_lost)
+		module_baseline();
 	snprintf(s->seen + strlen(s->seen), sizeof(s->seen) - strlen(s->seen),
-		 "%s%s (VM %s): kvm_amd %s, kvm %s%s%s", *s->seen ? "; " : "",
-		 what, alive ? "alive" : "gone",
-		 err_amd ? "refused" : "unloaded",
-		 err_kvm ? "refused" : "unloaded",
+		 "%s%s: VM %s, kvm_amd %+d (want %+d) %s, kvm %+d (want %+d) %s%s%s",
+		 *s->seen ? "; " : "", what, alive ? "alive" : "gone",
+		 amd, want_amd, err_amd ? "refused" : "unloaded",
+		 kvm, want_kvm, err_kvm ? "refused" : "unloaded",
 		 failed ? ", reload: " : "", failed ? failed : "");
 	s->ok &= ok && !failed;
-	if (held && !err_amd) {
-		s->lost = true;
-		return false;
-	}
-	return true;
+	return !modules_lost;
 }
 
 enum order { VM_KVMVFIO_DEVICE, KVMVFIO_VM_DEVICE, DEVICE_FIRST };
@@ -570,11 +618,20 @@ static void scenario(const char *name, enum order order, int n,
 		fds[2] = &v.vm;
 		break;
 	}
-	if (stages && !stage(&st, "set up", true, v.debugfs))
+	if (stages && !stage(&st, "set up", 2, true, v.debugfs))
 		goto lost;
 	for (i = 0; i < 3; i++) {
 		what = fds[i] == &v.vm ? label[0] :
 		       fds[i] == &v.kvm_vfio ? label[1] : label[2];
+		/*
+		 * The kvm-vfio device holds the cdev's file: QEMU takes it
+		 * back before closing the device fd, as here.
+		 */
+		if (fds[i] == &v.device && v.path == CDEV_PATH &&
+		    v.kvm_vfio >= 0 && !vmm_file_del(&v)) {
+			check(false, name, "%s", v.err);
+			break;
+		}
 		t0 = now();
 		close_fd(fds[i]);
 		took = now() - t0;
@@ -582,8 +639,14 @@ static void scenario(const char *name, enum order order, int n,
 		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
 			 "%s%s closed: VM %s", i ? ", " : "", what,
 			 alive[i] ? "alive" : "gone");
-		if (stages && !stage(&st, what, i < 2, v.debugfs))
+		if (stages && !stage(&st, what, (v.vm >= 0) + (v.kvm_vfio >= 0),
+				     v.device >= 0, v.debugfs))
 			goto lost;
+	}
+	if (i < 3) {
+		vmm_close_all(&v);
+		vmm_remove_mdev(&v, name);
+		return;
 	}
 	vmm_close_all(&v);
 	vmm_remove_mdev(&v, name);
@@ -646,7 +709,7 @@ static void scenario_exit(const char *name, int n, enum vfio_path path,
 		check(false, name, "%s gone while the child still held the device fd",
 		      msg);
 	} else if (stages && len > 0 && msg[0] != '!' &&
-		   !stage(&st, "child holds the device fd", true, msg)) {
+		   !stage(&st, "child holds the device fd", 0, true, msg)) {
 		/* the child stays, with the VM its device fd holds */
 		check(false, name, "%s; the child left holding its fds", st.seen);
 		return;
@@ -658,7 +721,7 @@ static void scenario_exit(const char *name, int n, enum vfio_path path,
 			check(false, name, "child %s",
 			      len > 0 ? msg + 1 : "died before reporting");
 		else if (stages)
-			check(stage(&st, "child reaped", false, msg) && st.ok,
+			check(stage(&st, "child reaped", 0, false, msg) && st.ok,
 			      name, "%s", st.seen);
 		else
 			check(!exists(msg), name,
@@ -1076,6 +1139,24 @@ static void check_kmsg(void)
 	close(fd);
 }
 
+/* The module stages' runs: every scenario of both paths. */
+static const struct module_scenario {
+	const char *name;
+	enum order order;
+	bool exit;
+	int n;
+	enum vfio_path path;
+} module_scenarios[] = {
+	{ "modules.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, false, 21, GROUP_PATH },
+	{ "modules.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, false, 22, GROUP_PATH },
+	{ "modules.c.device-first", DEVICE_FIRST, false, 23, GROUP_PATH },
+	{ "modules.d.exit-holding-device", 0, true, 24, GROUP_PATH },
+	{ "modules.cdev.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, false, 31, CDEV_PATH },
+	{ "modules.cdev.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, false, 32, CDEV_PATH },
+	{ "modules.cdev.c.device-first", DEVICE_FIRST, false, 33, CDEV_PATH },
+	{ "modules.cdev.d.exit-holding-device", 0, true, 34, CDEV_PATH },
+};
+
 int main(int argc, char **argv)
 {
 	/* "--lockdep FILE": only analyse a saved /proc/lockdep (on a host) */
@@ -1086,6 +1167,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	int held = -1;
+	size_t i;
 	bool ok;
 
 	ok = setup_guest() && setup_modules() && setup_mdev_type();
@@ -1127,24 +1209,20 @@ int main(int argc, char **argv)
 	/* Before any unload: an unloaded module's lock classes go away. */
 	report_lockdep();
 	if (ok && module_stages) {
-		scenario("modules.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE, 21,
-			 GROUP_PATH, true);
-		scenario("modules.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE, 22,
-			 GROUP_PATH, true);
-		scenario("modules.c.device-first", DEVICE_FIRST, 23,
-			 GROUP_PATH, true);
-		scenario_exit("modules.d.exit-holding-device", 24, GROUP_PATH,
-			      true);
-		scenario("modules.cdev.a.vm-kvmvfio-device", VM_KVMVFIO_DEVICE,
-			 31, CDEV_PATH, true);
-		scenario("modules.cdev.b.kvmvfio-vm-device", KVMVFIO_VM_DEVICE,
-			 32, CDEV_PATH, true);
-		scenario("modules.cdev.c.device-first", DEVICE_FIRST, 33,
-			 CDEV_PATH, true);
-		scenario_exit("modules.cdev.d.exit-holding-device", 34,
-			      CDEV_PATH, true);
+		module_baseline();
+		for (i = 0; i < ARRAY_SIZE(module_scenarios) && !modules_lost; i++) {
+			const struct module_scenario *m = &module_scenarios[i];
+
+			if (m->exit)
+				scenario_exit(m->name, m->n, m->path, true);
+			else
+				scenario(m->name, m->order, m->n, m->path, true);
+		}
 	}
-	if (ok)
+	if (modules_lost)
+		check(false, "modules.lost",
+		      "a KVM module was unloaded while a VM needed it: the rest not run");
+	else if (ok)
 		held = scenario_vendor_module("e.vendor-module-pinned", 5);
 	check_kmsg();
 	printf("E2E: DONE\n");

@@ -228,7 +228,7 @@ boot() {
 	SECONDS=0
 	boot_guest "$bd/arch/x86/boot/bzImage" "$out/initramfs-$name.cpio.gz" \
 		"$console" 'E2E: DONE' 2G \
-		"console=ttyS0 panic=-1$stages${E2E_APPEND:+ $E2E_APPEND}" "$QEMU_CPU" ||
+		"console=ttyS0 loglevel=5 panic=-1$stages${E2E_APPEND:+ $E2E_APPEND}" "$QEMU_CPU" ||
 		qrc=$?
 	t=$SECONDS
 	echo "time=${t}s" >> "$status"
@@ -258,6 +258,15 @@ boot() {
 		[ "$name" = base ] && [ "$n" = kernel-log ] && continue
 		verdict "$v" "e2e-$name:$n" "$detail"
 	done < <(grep -oE 'E2E: (PASS|FAIL) .*' "$txt" || true)
+	# A kernel message printed into the middle of a check's line can
+	# hide it (a FAIL among them): every check made must have been read.
+	n=$(grep -oE 'E2E: DONE [0-9]+ checks' "$txt" | awk '{ print $3 }' | tail -1 || true)
+	v=$(grep -cE 'E2E: (PASS|FAIL) ' "$txt" || true)
+	if [ -n "$n" ] && [ "$n" = "$v" ]; then
+		verdict PASS "e2e-$name:lines" "all $n checks the guest made read from the console"
+	else
+		verdict FAIL "e2e-$name:lines" "the guest made ${n:-?} checks, $v read from the console ($console)"
+	fi
 
 	# After the order that closes the VM fd last, alone: vfio's put was
 	# not the last, and only the release map can show lockdep the chain.
@@ -267,7 +276,8 @@ boot() {
 	# only where the first read must find none is the second the cdev
 	# path's (the detector's release map has shown it already).
 	if [ "$name" = detector ]; then
-		echo "cdev=$(grep -oE 'E2E: DEPS-CDEV -?[0-9]+' "$txt" | awk '{ print $3 }' | tail -1 || true)" >> "$status"
+		v=$(grep -oE 'E2E: DEPS-CDEV -?[0-9]+' "$txt" | awk '{ print $3 }' | tail -1 || true)
+		echo "cdev=${v:-none}" >> "$status"
 	else
 		judge_deps -CDEV cdev cdev-vfio-to-kvm-dependency "$([ "$name" = patched ] && echo 0 || echo 1)" \
 			"after the cdev path's scenarios"

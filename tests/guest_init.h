@@ -38,6 +38,9 @@ static inline void guest_init_console(void)
 #define GUEST_CHECK_TAG "KTEST"
 #endif
 
+/* The checks printed so far, for a closing line that counts them. */
+static unsigned int guest_checks;
+
 /* Print "<tag>: PASS <name> (<seen>)" or "<tag>: FAIL <name>: <seen>". */
 static inline bool __attribute__((format(printf, 3, 4)))
 check(bool ok, const char *name, const char *fmt, ...)
@@ -45,6 +48,7 @@ check(bool ok, const char *name, const char *fmt, ...)
 	char seen[1024];
 	va_list ap;
 
+	guest_checks++;
 	va_start(ap, fmt);
 	vsnprintf(seen, sizeof(seen), fmt, ap);
 	va_end(ap);

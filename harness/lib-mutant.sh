@@ -7,11 +7,12 @@
 # 'stress.sh build', whose own verdicts go to $CACHE/out/lib-mutant/prep
 # and do not count here).
 #
-#   batch-pin     kref_async_batch_covers() lets a batch's module pin
-#                 cover the releases of any module, so the other module's
-#                 releases in the batch keep no reference: the guest's
-#                 module.pair-b-first.refused must fail (and the release
-#                 then runs in freed text: the guest panics)
+#   batch-pin     kref_async_covered() lets the module pinned by a node
+#                 of a batch cover the releases of any module, so the
+#                 other module's releases in the batch keep no
+#                 reference: the guest's module.pair-b-first.refused
+#                 must fail (and the release then runs in freed text:
+#                 the guest panics)
 #   flush-online  kref_async_flush() waits for the drains of online CPUs
 #                 only: the stress-hotplug run must count releases that
 #                 CPU 1 queued on its way offline and that a flush after
@@ -35,7 +36,7 @@ start=$SECONDS
 
 # file|the line as the series has it|the line instead
 MUTATIONS=(
-	"lib/kref_async.c|return mod && within_module_mem_type((unsigned long)fn, mod, MOD_TEXT);|return mod != NULL;"
+	"lib/kref_async.c|return addr - kc->pin_start < kc->pin_end - kc->pin_start;|return kc->pin_end != kc->pin_start;"
 	"lib/kref_async.c|	for_each_possible_cpu(cpu) {
 		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
 

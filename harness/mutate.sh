@@ -83,7 +83,7 @@ mutant one-drain "one drain per CPU" lib/kref_async.c \
 	'find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$' \
 	's/find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$/0;/' \
 	slow_release || rc=1
-# No NMI guard: the put takes the list's lock and queues work in NMI.
+# No NMI guard: the put takes the drains' lock and queues work in NMI.
 mutant nmi "NMI not refused" lib/kref_async.c \
 	'WARN_ON_ONCE(in_nmi()) ||$' \
 	's/ WARN_ON_ONCE(in_nmi()) ||$//' \

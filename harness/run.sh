@@ -18,7 +18,7 @@ rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 start=$(date +%s)
 for step; do
-	before=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)
+	before=$( (wc -l < "$RESULTS/checks") 2>/dev/null || echo 0)
 	t0=$(date +%s)
 	echo
 	echo "=== $step"
@@ -67,7 +67,7 @@ for step; do
 	compile-s390-6.12) QUICK=1 leg612 "$REPO/harness/compile.sh" s390 || rc=$? ;;
 	*)		die "unknown step $step" ;;
 	esac
-	after=$(wc -l < "$RESULTS/checks" 2>/dev/null || echo 0)
+	after=$( (wc -l < "$RESULTS/checks") 2>/dev/null || echo 0)
 	if [ "$rc" -ne 0 ] && [ "$after" -eq "$before" ]; then
 		record FAIL "$step" "step failed (exit $rc) before recording a verdict"
 	fi

@@ -16,15 +16,17 @@
  *    module is still loading or already unloading) pushes it on the
  *    current CPU's list, which that CPU's drain work items take in
  *    batches, as call_rcu() keeps its callbacks per CPU: a put touches no
- *    cache line that another CPU's puts or drains write to, and the
- *    module of the release is pinned once per batch.  The drains run on
- *    the unbound system_dfl_wq, and each CPU has several: while one runs
- *    a long release, the next batch goes to another, so a slow release
- *    delays only the releases of its own batch.
+ *    line of a list that another CPU's puts write to, and a module pinned
+ *    by one node of a batch covers the nodes pushed after it.  The drains
+ *    run on the unbound system_dfl_long_wq, as a release may take
+ *    seconds, and each CPU has several: while
+ *    one runs a long release, the next batch goes to another, so a slow
+ *    release delays only the releases of its own batch.
  *
  * Neither path allocates or sleeps, so a final put is allowed wherever
  * kref_put() would be, hard interrupts included; NMI is refused with a
- * warning (queue_work() and the list's lock are not NMI-safe).
+ * warning (queue_work() and the drains' lock are not NMI-safe, and a put
+ * must not run inside another put on the same CPU).
  */
 
 #include <linux/kref_async.h>
@@ -76,22 +78,36 @@ struct kref_async_drain {
 };
 
 /*
- * The worker's pending releases on one CPU: a stack, taken whole by the
- * drain that the put finding it empty queues, one that is not @busy with
- * a batch.  If all are, the put sets @orphan instead, and the first drain
- * to finish its batch takes the list in the same execution.  @mod is
- * pinned once for the whole batch, by its first put whose release lives
- * in a module: the other releases of the batch that live there take no
- * reference of their own, so a burst of puts costs neither a module
- * lookup nor an atomic on the module's shared count per object.  @lock is
- * taken with interrupts off by the puts on this CPU and by the drains, so
- * that the list and its pin are taken together, and @busy and @orphan
- * change with them; it is contended only while a drain takes the list.
+ * The worker's pending releases on one CPU: a stack that only this CPU's
+ * puts push, with interrupts off, and that a drain takes whole.  The put
+ * that finds it empty queues a drain that is not @busy with a batch; if
+ * all are, it sets @orphan instead, and the first drain to finish its
+ * batch takes the stack in the same execution.  @lock covers @busy and
+ * @orphan only; the stack itself is lock-free.
+ *
+ * A drain runs a stack from the top, so a node runs before every node
+ * that was on the stack when it was pushed.  A node that pins the module
+ * of its release (its own reference, dropped after its release returns)
+ * therefore keeps that module for every node pushed after it onto the
+ * same stack: [@pin_start, @pin_end) is the text of the live module that
+ * the first node pinning one on the worker path pins (a node whose
+ * module is tracked, or that was pinned for task_work and fell back to
+ * the worker, sets no range), and a release that lies in it is pushed with no
+ * reference of its own.  A burst of puts of one module's objects then
+ * costs neither a module lookup nor an atomic on the module's shared
+ * count per object; releases that are built in, or in a second module,
+ * still look their module up per put.  The range is written by this
+ * CPU's puts only, with interrupts off, after their push, and a put
+ * trusts it only when it finds the stack not empty: a drain may leave a
+ * stale range behind, but only on an empty stack, and the put that
+ * finds the stack empty resets it (see kref_async_push()).  It is empty
+ * when no node of the stack pins a module.
  */
 struct kref_async_cpu {
-	raw_spinlock_t		lock;
 	struct llist_head	list;
-	struct module		*mod;
+	unsigned long		pin_start;
+	unsigned long		pin_end;
+	raw_spinlock_t		lock;
 	unsigned long		busy;
 	bool			orphan;
 	struct kref_async_drain	drains[KREF_ASYNC_DRAINS];
@@ -225,20 +241,38 @@ static void kref_async_untrack(struct module *mod)
 }
 #endif
 
-/* Does the batch's pin on @mod cover the release @fn? */
-static bool kref_async_batch_covers(struct module *mod, void *fn)
+/*
+ * Is @addr in the text of the module that a node of @kc's stack pins?
+ * Unsigned, so one compare; never true of an empty range.
+ */
+static __always_inline bool kref_async_covered(struct kref_async_cpu *kc,
+					       unsigned long addr)
 {
+	return addr - kc->pin_start < kc->pin_end - kc->pin_start;
+}
+
+/*
+ * The text of @mod, which the caller keeps from being freed, as the range
+ * that a node pinning @mod covers; an empty range if @mod is NULL.
+ */
+static void kref_async_mod_text(struct module *mod, unsigned long *start,
+				unsigned long *end)
+{
+	*start = 0;
+	*end = 0;
 #ifdef CONFIG_MODULES
-	return mod && within_module_mem_type((unsigned long)fn, mod, MOD_TEXT);
-#else
-	return false;
+	if (mod) {
+		*start = (unsigned long)mod->mem[MOD_TEXT].base;
+		*end = *start + mod->mem[MOD_TEXT].size;
+	}
 #endif
 }
 
 /*
- * Who keeps the module of a release: the batch's pin (or nobody, for a
- * built-in release), a reference of the node's own, or that reference
- * plus a count in the module's record because the module is not live.
+ * Who keeps the module of a release: a node below it in its batch (or
+ * nobody, for a built-in release), a reference of the node's own, or
+ * that reference plus a count in the module's record because the module
+ * is not live.
  */
 enum kref_async_pin {
 	KREF_ASYNC_BATCH_PIN,
@@ -370,40 +404,83 @@ static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
 /*
  * Hand @node to this CPU's worker.  @pin says how the caller already
  * keeps the module of @fn for this node alone; KREF_ASYNC_BATCH_PIN if it
- * does not, and then the batch's pin is used, taken here if the batch has
- * none yet.
+ * does not, and then a node below it on the stack must pin that module,
+ * or the node pins it itself.
+ *
+ * With interrupts off, nothing but a drain changes this CPU's stack
+ * between reading its top and the cmpxchg that pushes onto it, and a
+ * drain only empties it.  So if the cmpxchg onto a stack that was not
+ * empty succeeds, the node lands on the stack whose pinned text was read,
+ * above the node that pins it, before that node can have run.  The range
+ * read is that stack's: a put writes the range after its own push, so a
+ * drain may leave a stale one, but only on an empty stack, which no put
+ * takes the fast path on, and whose next put rewrites it.
  */
 static void kref_async_push(struct kref_async_node *node, bool kref,
 			    void *fn, enum kref_async_pin pin)
 {
+	unsigned long flags, start, end;
+	struct module *mod = NULL;
 	struct kref_async_cpu *kc;
-	struct module *mod;
-	unsigned long flags;
+	struct llist_node *top;
 	unsigned int idx;
 	bool live = true;
-	bool first;
 
 	local_irq_save(flags);
 	kc = this_cpu_ptr(&kref_async_cpus);
-	raw_spin_lock(&kc->lock);
-	if (pin == KREF_ASYNC_BATCH_PIN && !kref_async_batch_covers(kc->mod, fn)) {
+	top = READ_ONCE(kc->list.first);
+	if (pin == KREF_ASYNC_BATCH_PIN && top &&
+	    kref_async_covered(kc, (unsigned long)fn)) {
+		init_task_work(&node->twork, kref_async_call(kref, pin));
+		node->lnode.next = top;
+		if (likely(try_cmpxchg(&kc->list.first, &top, &node->lnode))) {
+			local_irq_restore(flags);
+			return;
+		}
+		/* A drain took the stack: @top is NULL now. */
+	}
+	if (pin == KREF_ASYNC_BATCH_PIN) {
 		mod = kref_async_pin(fn, &live);
-		if (mod && live && !kc->mod)
-			kc->mod = mod;
-		else if (mod)
+		if (mod)
 			pin = kref_async_keep(mod, live);
 	}
-	init_task_work(&node->twork, kref_async_call(kref, pin));
-	first = __llist_add(&node->lnode, &kc->list);
-	idx = first ? kref_async_pick_drain(kc) : KREF_ASYNC_DRAINS;
-	raw_spin_unlock(&kc->lock);
 	/*
-	 * Only the put that finds the list empty kicks a drain; the others
-	 * ride along in the same batch.  The work is unbound: it runs on any
-	 * CPU, taking this CPU's list.
+	 * Only a live module pinned by this node covers later nodes.  Its
+	 * text is read before the push: once the node is on the stack, a
+	 * drain may run it and drop the pin.
 	 */
+	kref_async_mod_text((pin == KREF_ASYNC_OWN_PIN && live) ? mod : NULL,
+			    &start, &end);
+	init_task_work(&node->twork, kref_async_call(kref, pin));
+	do {
+		node->lnode.next = top;
+	} while (!try_cmpxchg(&kc->list.first, &top, &node->lnode));
+
+	/*
+	 * The first node of a stack sets its range, and so does the first
+	 * that pins a module on a stack that has none: the node that set a
+	 * range stays below every later node until the stack is taken.
+	 */
+	if (top) {
+		if (start != end && kc->pin_start == kc->pin_end) {
+			kc->pin_start = start;
+			kc->pin_end = end;
+		}
+		local_irq_restore(flags);
+		return;
+	}
+	kc->pin_start = start;
+	kc->pin_end = end;
+	/*
+	 * Only the put that finds the stack empty kicks a drain; the others
+	 * ride along in the same batch.  The work is unbound: it runs on any
+	 * CPU, taking this CPU's stack.
+	 */
+	raw_spin_lock(&kc->lock);
+	idx = kref_async_pick_drain(kc);
+	raw_spin_unlock(&kc->lock);
 	if (idx < KREF_ASYNC_DRAINS)
-		queue_work(system_dfl_wq, &kc->drains[idx].work);
+		queue_work(system_dfl_long_wq, &kc->drains[idx].work);
 	local_irq_restore(flags);
 }
 
@@ -452,7 +529,7 @@ worker:
 
 /*
  * Refuse what would corrupt the list: no release, a node still pending,
- * or NMI context, from which neither the list's lock nor queue_work() may
+ * or NMI context, from which neither the drains' lock nor queue_work() may
  * be taken.  The object is then not released at all.
  */
 static bool kref_async_refuse(struct kref_async_node *node, void *release)
@@ -485,7 +562,8 @@ static void __kref_async_defer(struct kref_async_node *node,
  * it is a user task that still can, otherwise from a worker.  The module
  * that holds @release cannot be unloaded until @release has returned; if
  * it is loading or unloading, its load failure or unload waits for
- * @release instead.
+ * @release instead.  A forced unload (``rmmod -f``) is not waited for.
+ * @release must not be in __init text.
  *
  * Context: Any context but NMI.  Does not sleep, allocate or fail.
  */
@@ -543,34 +621,31 @@ static void kref_async_work_fn(struct work_struct *work)
 	struct llist_node *batch;
 	unsigned int count;
 	unsigned long flags;
-	struct module *mod;
 
 	raw_spin_lock_irqsave(&kc->lock, flags);
 	do {
-		batch = __llist_del_all(&kc->list);
-		mod = kc->mod;
-		kc->mod = NULL;
 		kc->orphan = false;
-		if (!batch)
-			break;
-		/* The next batch now kicks another drain, if one is idle. */
+		/*
+		 * Busy before it takes the stack: the next batch, started by a
+		 * put that finds the stack empty, kicks another drain.
+		 */
 		__set_bit(d->idx, &kc->busy);
 		raw_spin_unlock_irqrestore(&kc->lock, flags);
 
 		/*
-		 * Each release frees its node: fetch the link first.  Releases
-		 * put in the meantime start a new batch, which another drain
-		 * takes.
+		 * Newest first: a node that pins a module runs after the
+		 * nodes that rely on its pin.  Each release frees its node:
+		 * fetch the link first.
 		 */
+		batch = llist_del_all(&kc->list);
 		count = 0;
 		llist_for_each_entry_safe(node, next, batch, lnode) {
 			node->twork.func(&node->twork);
 			count++;
 			cond_resched();
 		}
-		/* The batch's releases have all returned. */
-		module_put(mod);
-		trace_kref_async_drain(count);
+		if (count)
+			trace_kref_async_drain(count);
 
 		raw_spin_lock_irqsave(&kc->lock, flags);
 		__clear_bit(d->idx, &kc->busy);
@@ -604,11 +679,14 @@ void kref_async_flush(void)
 
 	might_sleep();
 	/*
-	 * A put that has returned either found its CPU's list empty and
-	 * queued a drain, or found it holding nodes that a queued and not
-	 * yet started drain will take: waiting for each drain of each CPU
-	 * covers it.  Nothing but the drains takes a list, so no release can
-	 * be running anywhere else.
+	 * A put that has returned left its node on its CPU's stack, to be
+	 * taken by a drain that was queued, or running and not yet past
+	 * llist_del_all(), when the put returned; or, if it found every
+	 * drain busy, by whichever of them finishes its batch first, in the
+	 * same execution, which takes the orphaned stack before it returns.
+	 * Either way that drain was pending or running before this call, so
+	 * waiting for each drain of each CPU covers it.  Nothing but the
+	 * drains takes a stack, so no release can be running anywhere else.
 	 */
 	for_each_possible_cpu(cpu) {
 		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);

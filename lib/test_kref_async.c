@@ -769,7 +769,7 @@ static void kref_async_test_slow_release(struct kunit *test)
 }
 
 /*
- * A put from NMI context is refused with a warning: the list's lock and
+ * A put from NMI context is refused with a warning: the drains' lock and
  * queue_work() are not NMI-safe.  The object is not released.  An NMI is
  * entered by hand, with interrupts off, as the NMI entry code does.
  */

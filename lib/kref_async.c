@@ -18,8 +18,7 @@
  *    batches, as call_rcu() keeps its callbacks per CPU: a put touches no
  *    line of a list that another CPU's puts write to, and a module pinned
  *    by one node of a batch covers the nodes pushed after it.  The drains
- *    run on the unbound system_dfl_long_wq, as a release may take
- *    seconds, and each CPU has several: while
+ *    run on the unbound system_dfl_wq, and each CPU has several: while
  *    one runs a long release, the next batch goes to another, so a slow
  *    release delays only the releases of its own batch.
  *
@@ -92,8 +91,8 @@ struct kref_async_drain {
  * same stack: [@pin_start, @pin_end) is the text of the live module that
  * the first node pinning one on the worker path pins (a node whose
  * module is tracked, or that was pinned for task_work and fell back to
- * the worker, sets no range), and a release that lies in it is pushed with no
- * reference of its own.  A burst of puts of one module's objects then
+ * the worker, sets no range), and a release that lies in it is pushed
+ * with no reference of its own.  A burst of puts of one module's objects then
  * costs neither a module lookup nor an atomic on the module's shared
  * count per object; releases that are built in, or in a second module,
  * still look their module up per put.  The range is written by this
@@ -461,16 +460,14 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	 * that pins a module on a stack that has none: the node that set a
 	 * range stays below every later node until the stack is taken.
 	 */
+	if (!top || (start != end && kc->pin_start == kc->pin_end)) {
+		kc->pin_start = start;
+		kc->pin_end = end;
+	}
 	if (top) {
-		if (start != end && kc->pin_start == kc->pin_end) {
-			kc->pin_start = start;
-			kc->pin_end = end;
-		}
 		local_irq_restore(flags);
 		return;
 	}
-	kc->pin_start = start;
-	kc->pin_end = end;
 	/*
 	 * Only the put that finds the stack empty kicks a drain; the others
 	 * ride along in the same batch.  The work is unbound: it runs on any
@@ -480,7 +477,7 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	idx = kref_async_pick_drain(kc);
 	raw_spin_unlock(&kc->lock);
 	if (idx < KREF_ASYNC_DRAINS)
-		queue_work(system_dfl_long_wq, &kc->drains[idx].work);
+		queue_work(system_dfl_wq, &kc->drains[idx].work);
 	local_irq_restore(flags);
 }
 

@@ -9,7 +9,8 @@
  *
  *  - a user task that will return to user space queues it with
  *    task_work_add(TWA_RESUME): it runs before that return, in the same
- *    task, so current->mm is still the caller's;
+ *    task, so current->mm is still the caller's (as with fput(), a task
+ *    that is exiting runs it in exit_task_work(), after its mm is gone);
  *
  *  - everything else (kthreads, user workers that never return to user
  *    space, interrupts, a task past exit_task_work(), and a release whose
@@ -44,6 +45,7 @@
 #include <linux/task_work.h>
 #include <linux/wait_bit.h>
 #include <linux/workqueue.h>
+#include <asm/sections.h>
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/kref_async.h>
@@ -100,7 +102,7 @@ struct kref_async_drain {
  * trusts it only when it finds the stack not empty: a drain may leave a
  * stale range behind, but only on an empty stack, and the put that
  * finds the stack empty resets it (see kref_async_push()).  It is empty
- * when no node of the stack pins a module.
+ * while no node of the stack has set one.
  */
 struct kref_async_cpu {
 	struct llist_head	list;
@@ -121,6 +123,17 @@ static bool kref_async_mod_live(struct module *mod)
 #else
 	return true;
 #endif
+}
+
+/*
+ * The address of @fn's code.  Where a function pointer is a descriptor
+ * (64-bit powerpc's ELFv1 ABI, 64-bit parisc), it points to data, and
+ * only the address the descriptor holds is in the text of the module that
+ * holds the function.
+ */
+static __always_inline unsigned long kref_async_text(void *fn)
+{
+	return (unsigned long)dereference_function_descriptor(fn);
 }
 
 /*
@@ -149,7 +162,7 @@ static struct module *kref_async_pin(void *fn, bool *live)
 	struct module *mod;
 
 	guard(rcu)();
-	mod = __module_text_address((unsigned long)fn);
+	mod = __module_text_address(kref_async_text(fn));
 	if (!mod)
 		return NULL;
 	/*
@@ -172,7 +185,7 @@ static struct module *kref_async_unpin(void *fn)
 
 	/* Our own reference keeps @mod from being freed under us. */
 	scoped_guard(rcu)
-		mod = __module_text_address((unsigned long)fn);
+		mod = __module_text_address(kref_async_text(fn));
 	module_put(mod);
 	return mod;
 }
@@ -429,7 +442,7 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	kc = this_cpu_ptr(&kref_async_cpus);
 	top = READ_ONCE(kc->list.first);
 	if (pin == KREF_ASYNC_BATCH_PIN && top &&
-	    kref_async_covered(kc, (unsigned long)fn)) {
+	    kref_async_covered(kc, kref_async_text(fn))) {
 		init_task_work(&node->twork, kref_async_call(kref, pin));
 		node->lnode.next = top;
 		if (likely(try_cmpxchg(&kc->list.first, &top, &node->lnode))) {
@@ -750,11 +763,12 @@ static void kref_async_mod_drop(struct module *mod)
 }
 
 /*
- * Runs first: the record must exist before any other COMING notifier
- * runs code of the module (KUnit runs a test module's suites there).  It
- * sees GOING first too, and acts on it only when that undoes a COMING
- * that another notifier failed: the module is then still COMING, and the
- * last notifier below is not called.
+ * Runs first: the record must exist before anything can run code of the
+ * module while it is COMING and put its objects: another COMING notifier,
+ * or, after the chain, the setters of its parameters and its init
+ * function.  It sees GOING first too, and acts on it only when that undoes
+ * a COMING that another notifier failed: the module is then still COMING,
+ * and the last notifier below is not called.
  */
 static int kref_async_module_first(struct notifier_block *nb,
 				   unsigned long action, void *data)

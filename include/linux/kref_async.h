@@ -83,7 +83,8 @@ void kref_async_flush(void);
  *
  * Like kref_put(), but when the count hits zero @release does not run in
  * the caller's context.  A user task that will return to user space runs
- * it just before that return, with no locks held and its own mm; any other
+ * it just before that return, with no locks held and its own mm (an
+ * exiting task runs it on its way out, after its mm is gone); any other
  * context (a kthread, a user worker such as vhost's, an interrupt, a task
  * that is past exit_task_work()) hands it to a worker, which
  * kref_async_flush() waits for.
@@ -96,7 +97,7 @@ void kref_async_flush(void);
  * Return: true if this put dropped the last reference, false otherwise.
  * As with kref_put(), false says nothing about whether the object is
  * still in memory; true with a warning means the release was refused
- * (@node still pending, or NMI) and will not run.
+ * (no @release, @node still pending, or NMI) and will not run.
  */
 static inline bool kref_put_async(struct kref *kref,
 				  void (*release)(struct kref *kref),

@@ -211,6 +211,15 @@ res["derived"] = {
     # by the host), and against a non-final kref_put() without its get
     "final_put_p50_ratio_vs_put": ratio("final_each_p50_ns.async", "nonfinal_ns.kref_put"),
     "final_put_ratio_vs_put_alone": ratio("final_ns.async", "put_only_ns.kref_put"),
+    # each put's p50 less what reading the clock around it adds
+    "final_put_p50_net_ratio_vs_put": (
+        (med("final_each_p50_ns.async") - med("clock_p50_ns")) / med("nonfinal_ns.kref_put")
+        if None not in (med("final_each_p50_ns.async"), med("clock_p50_ns"))
+        and med("nonfinal_ns.kref_put") else None),
+    # the batch timed with preemption off, as the non-final puts are: a
+    # drain woken on the putting CPU cannot run inside the batch's time
+    "final_put_ratio_vs_put_preempt_off": ratio("final_nopreempt_ns.async", "nonfinal_ns.kref_put"),
+    "final_put_ratio_vs_work_preempt_off": ratio("final_nopreempt_ns.async", "final_nopreempt_ns.work"),
 }
 # The converted users, each old deferral against its replacement, in the
 # same rounds: caller side of a final put (final_ns, lower is better) and
@@ -253,7 +262,7 @@ def fmt(x):
 print(f"kref_put_async benchmark: {base}, {res['rounds']} rounds interleaved, "
       f"QEMU TCG -smp 2 on a {nproc}-CPU host")
 print(f"{'figure':42} {'median':>12} {'min':>12} {'max':>12} {'IQR':>12}")
-groups = ["bytes.", "nonfinal_ns.", "put_only_ns.", "final_ns.", "final_objs_per_kick", "final_each_", "drain1_ops.", "drain2_ops.",
+groups = ["bytes.", "nonfinal_ns.", "put_only_ns.", "final_ns.", "final_objs_per_kick", "final_nopreempt_", "final_each_", "clock_", "drain1_ops.", "drain2_ops.",
           "lat_wq_p50", "lat_wq_p99", "lat_tw_", "hol_", "tw_put_ns", "close_ns"]
 for g in groups:
     for k in sorted(summary):

@@ -89,6 +89,8 @@ print("                           kref_put_async  kref_put  queue_work  sched_dw
 print(f"  non-final put             {m('nonfinal_ns.kref_put_async'):>10.1f}  {m('nonfinal_ns.kref_put'):>8.1f}")
 print(f"  final put, caller side    {m('final_ns.async'):>10.0f}            {m('final_ns.work'):>10.0f}  {m('final_ns.dwork0'):>14.0f}  {m('final_ns.rcu'):>8.0f}")
 print(f"  final put, each alone, p50 {m('final_each_p50_ns.async'):>9.0f}            {m('final_each_p50_ns.work'):>10.0f}")
+if 'final_nopreempt_ns.async' in f:
+    print(f"  final put, preemption off {m('final_nopreempt_ns.async'):>10.0f}            {m('final_nopreempt_ns.work'):>10.0f}")
 print(f"  drain, 2 producers        {m('drain2_ops.async')/1e6:>9.2f}M            {m('drain2_ops.work')/1e6:>9.2f}M  {m('drain2_ops.dwork0')/1e6:>13.2f}M  {m('drain2_ops.rcu')/1e6:>7.2f}M")
 print(f"  bytes per object          {m('bytes.kref_async_node'):>10.0f}            {m('bytes.work_struct'):>10.0f}  {m('bytes.delayed_work'):>14.0f}  {m('bytes.rcu_head'):>8.0f}")
 print()

@@ -135,6 +135,9 @@ print()
 print(f"  {'selftest':20} {'base':6} series")
 for t in tests:
     print(f"  {t:20} {word[v.get('users-base:' + t)]:6} {word[v.get('users-patched:' + t)]}")
+if not any(n.startswith("users-base:") for n in v):
+    print()
+    print("(The base column comes from 'make test-more', not run here.)")
 watch = [n.partition(":")[2] for n in v if n.startswith("users-patched:watch.")]
 if watch:
     ok = sum(v["users-patched:" + w] == "PASS" for w in watch)

@@ -25,11 +25,11 @@ test:
 # the README: the e2e scenario and the converted users' selftests on the
 # unpatched base (their verdicts there cannot change with the series; the
 # base kernel is about 16 minutes of a cold build), the e2e scenario on
-# the series before vfio's
-# conversion with the release-map detector off and on, the converted
-# users' guest with each conversion undone (users-mutant: its checks must
-# fail), the guest's two-module check and the hotplug stress run on a
-# broken lib/kref_async.c (lib-mutant: they must fail), the arm64 compile test (patch 2's ptdump.c hunks only), the
+# the series before vfio's conversion with the release-map detector off
+# and on, the converted users' guest with each conversion undone
+# (users-mutant: its checks must fail), the guest's two-module check and
+# the hotplug stress run on a broken lib/kref_async.c (lib-mutant: they
+# must fail), the arm64 compile test (patch 2's ptdump.c hunks only), the
 # build of every series commit (bisect) and the 6.12 LTS backport leg
 # (another kernel flavour: UML KUnit and the compile tests on 6.12);
 # then the series again, whose cover letter gets the e2e table with both
@@ -96,6 +96,6 @@ help:
 	@echo "                  KUnit and the short run(s) on PREEMPT_RT and KMSAN kernels (\$$CACHE/out/stress)"
 	@echo "  make stress-short   the short stress runs of 'make test' (10^6 objects, 4 x 10^5 with CPU hotplug)"
 	@echo "  make bench      kref_put_async() benchmark in a QEMU guest (\$$CACHE/out/bench/bench.json)"
-	@echo "  make test-more  e2e on the unpatched base and the detector kernels, the mutants, compile-arm64, bisect, 6.12: what 'test' leaves out"
+	@echo "  make test-more  e2e and the users' selftests on the unpatched base, the detector kernels, the mutants, compile-arm64, bisect, 6.12: what 'test' leaves out"
 	@echo "  make backport-6.12   the 6.12 LTS leg alone: UML KUnit and x86_64/s390 builds on linux-source-6.12"
 	@echo "  make clean-cache   drop work trees and builds (keeps the base)"

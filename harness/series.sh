@@ -106,8 +106,8 @@ for k, g in d["goals"].items():
 PY
 )
 fi
-# The converted users: their selftests' verdicts on the base and on the
-# series (make test), the mutant's (make test-more) and each old
+# The converted users: their selftests' verdicts on the series (make
+# test), on the base and the mutant's (make test-more) and each old
 # deferral's cost against its replacement (make bench).
 users=$(python3 - "$checks" "$CACHE/results-more/checks" "$CACHE/out/bench/bench.json" <<'PY'
 import json, os, sys

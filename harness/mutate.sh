@@ -74,8 +74,8 @@ PY
 rc=0
 # The feature removed: the release runs in the putter's context.
 mutant synchronous "release run synchronously" lib/kref_async.c \
-	'^	if (worker_only || !kref_async_task_work_ok(task))$' \
-	's/^\(\tif (worker_only || !kref_async_task_work_ok(task))\)$/\tkref_async_run(\&node->twork, kref, KREF_ASYNC_BATCH_PIN);\n\treturn;\n\n\1/' \
+	'^	if (!worker_only && kref_async_task_work_ok(task)) {$' \
+	's/^\(\tif (!worker_only && kref_async_task_work_ok(task)) {\)$/\tkref_async_run(\&node->twork, kref, KREF_ASYNC_BATCH_PIN);\n\treturn;\n\n\1/' \
 	group_lock_chain worker_drains spinlock_irqs_off hardirq softirq \
 	batching chain flush_waits worker_only || rc=1
 # One drain per CPU: a blocked release holds back every later one.

@@ -101,7 +101,7 @@ struct kref_async_drain {
  * CPU's puts only, with interrupts off, after their push, and a put
  * trusts it only when it finds the stack not empty: a drain may leave a
  * stale range behind, but only on an empty stack, and the put that
- * finds the stack empty resets it (see kref_async_push()).  It is empty
+ * finds the stack empty resets it (see kref_async_push_slow()).  It is empty
  * while no node of the stack has set one.
  */
 struct kref_async_cpu {
@@ -414,10 +414,10 @@ static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
 }
 
 /*
- * Hand @node to this CPU's worker.  @pin says how the caller already
- * keeps the module of @fn for this node alone; KREF_ASYNC_BATCH_PIN if it
- * does not, and then a node below it on the stack must pin that module,
- * or the node pins it itself.
+ * The common case of a push, kept apart so that it stays short: @node
+ * rides on a stack that is not empty and whose pinned text holds @fn, so
+ * it needs no reference of its own and kicks no drain.  False if it was
+ * not pushed.
  *
  * With interrupts off, nothing but a drain changes this CPU's stack
  * between reading its top and the cmpxchg that pushes onto it, and a
@@ -426,10 +426,46 @@ static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
  * above the node that pins it, before that node can have run.  The range
  * read is that stack's: a put writes the range after its own push, so a
  * drain may leave a stale one, but only on an empty stack, which no put
- * takes the fast path on, and whose next put rewrites it.
+ * takes this path on, and whose next put rewrites it.
  */
-static void kref_async_push(struct kref_async_node *node, bool kref,
-			    void *fn, enum kref_async_pin pin)
+static __always_inline bool
+kref_async_push_covered(struct kref_async_node *node, bool kref, void *fn)
+{
+	struct kref_async_cpu *kc;
+	struct llist_node *top;
+	unsigned long flags;
+	bool pushed = false;
+
+	local_irq_save(flags);
+	kc = this_cpu_ptr(&kref_async_cpus);
+	top = READ_ONCE(kc->list.first);
+	if (top && kref_async_covered(kc, kref_async_text(fn))) {
+		init_task_work(&node->twork,
+			       kref_async_call(kref, KREF_ASYNC_BATCH_PIN));
+		node->lnode.next = top;
+		/* Fails only if a drain took the stack since. */
+		pushed = try_cmpxchg(&kc->list.first, &top, &node->lnode);
+	}
+	local_irq_restore(flags);
+	return pushed;
+}
+
+/*
+ * Hand @node to this CPU's worker.  @pin says how the caller already
+ * keeps the module of @fn for this node alone; KREF_ASYNC_BATCH_PIN if it
+ * does not, and then a node below it on the stack must pin that module,
+ * or the node pins it itself.  Called when kref_async_push_covered()
+ * cannot take @node, or does not apply: the stack is empty, or does not
+ * cover @fn, or the caller pinned the module already.  The stack may
+ * have changed since that attempt (an interrupt, or a move to another
+ * CPU, came in between): the top is read again here, and the range is
+ * only written, never trusted.  Interrupts stay off from that read to
+ * the range's write, so that, as kref_async_push_covered() relies on, a
+ * range is stale only on an empty stack.
+ */
+static noinline void kref_async_push_slow(struct kref_async_node *node,
+					  bool kref, void *fn,
+					  enum kref_async_pin pin)
 {
 	unsigned long flags, start, end;
 	struct module *mod = NULL;
@@ -441,16 +477,6 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
 	local_irq_save(flags);
 	kc = this_cpu_ptr(&kref_async_cpus);
 	top = READ_ONCE(kc->list.first);
-	if (pin == KREF_ASYNC_BATCH_PIN && top &&
-	    kref_async_covered(kc, kref_async_text(fn))) {
-		init_task_work(&node->twork, kref_async_call(kref, pin));
-		node->lnode.next = top;
-		if (likely(try_cmpxchg(&kc->list.first, &top, &node->lnode))) {
-			local_irq_restore(flags);
-			return;
-		}
-		/* A drain took the stack: @top is NULL now. */
-	}
 	if (pin == KREF_ASYNC_BATCH_PIN) {
 		mod = kref_async_pin(fn, &live);
 		if (mod)
@@ -499,23 +525,24 @@ static void kref_async_push(struct kref_async_node *node, bool kref,
  * do; neither do user workers other than io_uring's (vhost's run task
  * work only when they exit), and interrupts have no task to return.
  */
-static bool kref_async_task_work_ok(struct task_struct *task)
+static __always_inline bool kref_async_task_work_ok(struct task_struct *task)
 {
 	if (!in_task() || (task->flags & PF_KTHREAD))
 		return false;
 	return (task->flags & (PF_USER_WORKER | PF_IO_WORKER)) != PF_USER_WORKER;
 }
 
-static void kref_async_queue(struct kref_async_node *node, bool kref,
-			     void *fn, bool worker_only)
+/*
+ * A put from a user task: task_work, unless the release's module is not
+ * live or the task is past exit_task_work(), and then the worker.
+ */
+static noinline void kref_async_queue_task(struct kref_async_node *node,
+					   bool kref, void *fn,
+					   struct task_struct *task)
 {
-	enum kref_async_pin pin = KREF_ASYNC_BATCH_PIN;
-	struct task_struct *task = current;
+	enum kref_async_pin pin;
 	struct module *mod;
 	bool live = true;
-
-	if (worker_only || !kref_async_task_work_ok(task))
-		goto worker;
 
 	mod = kref_async_pin(fn, &live);
 	if (likely(live)) {
@@ -532,9 +559,27 @@ static void kref_async_queue(struct kref_async_node *node, bool kref,
 	} else {
 		pin = kref_async_keep(mod, live);
 	}
-worker:
+	/*
+	 * The node pins its module itself, or its release is built in and
+	 * no pinned text covers it: kref_async_push_covered() cannot take it.
+	 */
 	trace_kref_async_defer(node, fn, false);
-	kref_async_push(node, kref, fn, pin);
+	kref_async_push_slow(node, kref, fn, pin);
+}
+
+static __always_inline void kref_async_queue(struct kref_async_node *node,
+					     bool kref, void *fn,
+					     bool worker_only)
+{
+	struct task_struct *task = current;
+
+	if (!worker_only && kref_async_task_work_ok(task)) {
+		kref_async_queue_task(node, kref, fn, task);
+		return;
+	}
+	trace_kref_async_defer(node, fn, false);
+	if (!kref_async_push_covered(node, kref, fn))
+		kref_async_push_slow(node, kref, fn, KREF_ASYNC_BATCH_PIN);
 }
 
 /*
@@ -542,10 +587,24 @@ worker:
  * or NMI context, from which neither the drains' lock nor queue_work() may
  * be taken.  The object is then not released at all.
  */
-static bool kref_async_refuse(struct kref_async_node *node, void *release)
+static noinline __cold bool
+kref_async_refuse_warn(struct kref_async_node *node, void *release)
 {
 	return WARN_ON_ONCE(!release) || WARN_ON_ONCE(in_nmi()) ||
 	       WARN_ON_ONCE(kref_async_pending(node));
+}
+
+/*
+ * The common case, a put with a release, outside NMI, of a node whose
+ * twork.func is NULL (so not pending), is told apart inline;
+ * kref_async_refuse_warn() sorts out the rest.
+ */
+static __always_inline bool kref_async_refuse(struct kref_async_node *node,
+					      void *release)
+{
+	if (likely(release && !in_nmi() && !READ_ONCE(node->twork.func)))
+		return false;
+	return kref_async_refuse_warn(node, release);
 }
 
 static void __kref_async_defer(struct kref_async_node *node,

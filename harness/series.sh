@@ -82,15 +82,25 @@ d = json.load(open(sys.argv[1]))
 f = d["figures"]
 m = lambda k: f[k]["median"] if k in f else float("nan")
 print(f"Benchmarks on {d.get('base_version', 'an unrecorded base')} ({d['rounds']} interleaved rounds,")
-print(f"{d['guest']}, {d['date'][:10]};")
+opt = [{"PERFORMANCE=y": "built -O2", "SIZE=y": "built -Os"}.get(c.split("OPTIMIZE_FOR_")[1], c)
+       for c in d.get("kernel_config", []) if c.startswith("CONFIG_CC_OPTIMIZE_FOR_")]
+print(f"{d['guest']}, {opt[0] if opt else 'optimisation not recorded'}, {d['date'][:10]};")
 print("medians; ns per put, objects released per second):")
 print()
 print("                           kref_put_async  kref_put  queue_work  sched_dwork(0)  call_rcu")
 print(f"  non-final put             {m('nonfinal_ns.kref_put_async'):>10.1f}  {m('nonfinal_ns.kref_put'):>8.1f}")
-print(f"  final put, caller side    {m('final_ns.async'):>10.0f}            {m('final_ns.work'):>10.0f}  {m('final_ns.dwork0'):>14.0f}  {m('final_ns.rcu'):>8.0f}")
+print(f"  final put, preemptible    {m('final_ns.async'):>10.0f}            {m('final_ns.work'):>10.0f}  {m('final_ns.dwork0'):>14.0f}  {m('final_ns.rcu'):>8.0f}")
 print(f"  final put, each alone, p50 {m('final_each_p50_ns.async'):>9.0f}            {m('final_each_p50_ns.work'):>10.0f}")
 if 'final_nopreempt_ns.async' in f:
     print(f"  final put, preemption off {m('final_nopreempt_ns.async'):>10.0f}            {m('final_nopreempt_ns.work'):>10.0f}")
+if 'final_local_ns.async' in f:
+    print(f"  final put, nothing beside {m('final_local_ns.async'):>10.0f}            {m('final_local_ns.work'):>10.0f}")
+    print(f"  the floor (atomic + irq-off cmpxchg): {m('final_local_ns.floor'):.0f} inline, {m('final_local_ns.floor_call'):.0f} out of line")
+    whole, rounds = d.get('local_batch_rounds_whole'), d.get('local_batch_rounds')
+    print("  (nothing beside: preemption off on the unbound workqueues' only CPU; the")
+    print(f"  final-put goals below read this row; one kick took the whole batch in {whole}")
+    print(f"  of {rounds} rounds, so no release ran during it" +
+          (")" if whole == rounds else " only in those)"))
 print(f"  drain, 2 producers        {m('drain2_ops.async')/1e6:>9.2f}M            {m('drain2_ops.work')/1e6:>9.2f}M  {m('drain2_ops.dwork0')/1e6:>13.2f}M  {m('drain2_ops.rcu')/1e6:>7.2f}M")
 print(f"  bytes per object          {m('bytes.kref_async_node'):>10.0f}            {m('bytes.work_struct'):>10.0f}  {m('bytes.delayed_work'):>14.0f}  {m('bytes.rcu_head'):>8.0f}")
 print()
@@ -102,7 +112,8 @@ print(f"  1000 short releases behind a 100 ms one: p99 {m('hol_p99_ns.async')/1e
 print()
 for k, g in d["goals"].items():
     v = "-" if g["value"] is None else f"{g['value']:.3f}"
-    print(f"  {k:<26} {v} (goal {g['goal']}: {'met' if g['met'] else 'not met'})")
+    verdict = {True: "met", False: "not met", None: "no value"}[g["met"]]
+    print(f"  {k:<26} {v} (goal {g['goal']}: {verdict})")
 PY
 )
 fi

@@ -4,8 +4,10 @@
  *
  * Mounts what it needs, loads tests/bench/kref_async_bench.ko, prints the
  * deferral state sizes, then runs ROUNDS rounds; each runs every in-kernel
- * measurement once (the module prints "BENCH: <key> <round> <value>") and
- * then measures the task_work path from here: a final kref_put_async()
+ * measurement once (the module prints "BENCH: <key> <round> <value>"),
+ * then the final put's batch again with CPU 0 made the unbound
+ * workqueues' only CPU (no release runs during the batch), and then
+ * measures the task_work path from here: a final kref_put_async()
  * under a mutex in an ioctl, whose release must have run, in this task,
  * before the ioctl returned.  Ends with "BENCH: DONE" and powers off.
  *
@@ -205,8 +207,63 @@ static int tw_cost(int fd, unsigned int round)
 	return 0;
 }
 
+#define WQ_CPUMASK	"/sys/devices/virtual/workqueue/cpumask"
+
+/* Write @mask to the unbound workqueues' cpumask; 0 or -errno. */
+static int set_wq_cpumask(const char *mask)
+{
+	int fd = open(WQ_CPUMASK, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, mask, strlen(mask)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The unbound workqueues' cpumask into @buf; 0 or -errno. */
+static int get_wq_cpumask(char *buf, size_t size)
+{
+	int fd = open(WQ_CPUMASK, O_RDONLY | O_CLOEXEC), ret;
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size);
+	ret = n < 0 ? -errno : 0;
+	close(fd);
+	if (!ret && (n == 0 || (size_t)n == size))
+		ret = -EOVERFLOW;	/* empty, or cut short */
+	if (!ret)
+		buf[n] = '\0';
+	return ret;
+}
+
+/*
+ * The final put's batch with no release running beside it: the local
+ * CPU made the unbound workqueues' only CPU, so that a drain kicked by
+ * the batch's first put waits for the batch on that CPU, as
+ * queue_work()'s work items do; then the cpumask @saved is put back.
+ */
+static int local_round(int fd, unsigned int r, const char *saved)
+{
+	__u32 round = r;
+	char mask[16];
+	int ret, ret2;
+
+	snprintf(mask, sizeof(mask), "%x", 1u << KREF_ASYNC_BENCH_LOCAL_CPU);
+	ret = set_wq_cpumask(mask);
+	if (ret)
+		return ret;
+	ret = ioctl(fd, KREF_ASYNC_BENCH_FINAL_LOCAL, &round) ? -errno : 0;
+	ret2 = set_wq_cpumask(saved);
+	return ret ? ret : ret2;
+}
+
 int main(int argc, char **argv)
 {
+	char saved_mask[256] = "";
 	unsigned int rounds = DEFAULT_ROUNDS, r;
 	bool nonfinal_only;
 	char msg[128];
@@ -231,6 +288,13 @@ int main(int argc, char **argv)
 		finish(msg);
 	}
 	close(fd);
+	ret = nonfinal_only ? 0 :
+	      get_wq_cpumask(saved_mask, sizeof(saved_mask) - 1);
+	if (ret) {
+		snprintf(msg, sizeof(msg), "reading %s: %s", WQ_CPUMASK,
+			 strerror(-ret));
+		finish(msg);
+	}
 	fd = open(KREF_ASYNC_BENCH_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(msg, sizeof(msg), "open %s: %s", KREF_ASYNC_BENCH_DEV,
@@ -255,6 +319,12 @@ int main(int argc, char **argv)
 		if (ioctl(fd, KREF_ASYNC_BENCH_ROUND, &round)) {
 			snprintf(msg, sizeof(msg), "round %u: %s", r,
 				 strerror(errno));
+			finish(msg);
+		}
+		ret = local_round(fd, r, saved_mask);
+		if (ret) {
+			snprintf(msg, sizeof(msg), "local round %u: %s", r,
+				 strerror(-ret));
 			finish(msg);
 		}
 		ret = tw_round(fd, r);

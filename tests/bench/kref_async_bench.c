@@ -25,10 +25,12 @@
  *		do now (tty and mm with kref_async_defer_worker(), which from
  *		this kthread takes the same worker path)
  *
- * and every one releases through the same kab_done().  PUT_LOCKED makes a
- * final kref_put_async() from the calling user task under a mutex: the
- * task_work path, whose release /init checks ran before the syscall
- * returned.
+ * and every one releases through the same kab_done().  FINAL_LOCAL times
+ * the final put's batch again, from CPU 0, which /init has made the only
+ * CPU of the unbound workqueues, beside the floor of a final put.
+ * PUT_LOCKED makes a final kref_put_async() from the calling user task
+ * under a mutex: the task_work path, whose release /init checks ran
+ * before the syscall returned.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -42,10 +44,12 @@
 #include <linux/kref.h>
 #include <linux/kref_async.h>
 #include <linux/kthread.h>
+#include <linux/llist.h>
 #include <linux/math64.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/rcupdate.h>
 #include <linux/release_map.h>
 #include <linux/sched.h>
@@ -366,7 +370,7 @@ static u64 kab_sum_u64(const u64 *a, int n)
  * come in decreasing object order: each increase starts a new batch, i.e.
  * one more time a put found the list empty and queued the work.
  */
-static void kab_print_batches(u32 round, bool nopreempt, int n)
+static void kab_print_batches(u32 round, const char *key, int n)
 {
 	int i, batches = 1;
 
@@ -374,39 +378,92 @@ static void kab_print_batches(u32 round, bool nopreempt, int n)
 		kab_order[kab_objs[i].seq - 1] = i;
 	for (i = 1; i < n; i++)
 		batches += kab_order[i] > kab_order[i - 1];
-	pr_info("BENCH: %s.async %u %d.%03d\n",
-		nopreempt ? "final_nopreempt_objs_per_kick" :
-			    "final_objs_per_kick",
-		round, n / batches, (n % batches) * 1000 / batches);
+	pr_info("BENCH: %s.async %u %d.%03d\n", key, round, n / batches,
+		(n % batches) * 1000 / batches);
 }
 
 /*
- * 2. Final put, caller side: a batch of final puts, releases untimed.
- * With @nopreempt the batch is timed with preemption off, as the
- * non-final puts are: a worker that a kick wakes on this CPU then cannot
- * run releases inside the batch's time, which holds the puts alone (and
- * whatever the host takes from the vCPU).
+ * How a batch of final puts is timed: preemptible; with preemption off,
+ * as the non-final puts are (a worker that a kick wakes on this CPU then
+ * cannot run releases inside the batch's time, which holds the puts
+ * alone and whatever the host takes from the vCPU); or with preemption
+ * off from a kthread on the only CPU of the unbound workqueues' cpumask
+ * (KREF_ASYNC_BENCH_FINAL_LOCAL), so that no release runs anywhere
+ * until the batch is done.
  */
-static int kab_bench_final(u32 round, enum kab_variant v, bool nopreempt)
+enum kab_timing { KAB_PREEMPTIBLE, KAB_NOPREEMPT, KAB_LOCAL };
+
+static const char * const kab_timing_ns[] = {
+	"final_ns", "final_nopreempt_ns", "final_local_ns",
+};
+
+static const char * const kab_timing_kicks[] = {
+	"final_objs_per_kick", "final_nopreempt_objs_per_kick",
+	"final_local_objs_per_kick",
+};
+
+static __always_inline void kab_put_first(int n, enum kab_variant v)
 {
-	u64 t0, dt;
 	int i;
 
+	for (i = 0; i < n; i++)
+		kab_put(&kab_objs[i], v);
+}
+
+/*
+ * The final puts of the first @n objects, one loop per variant, so that
+ * no put pays for a switch on @v (gcc -O2 does not unswitch loops), as
+ * the floor's and the non-final pair's do not.
+ */
+static noinline void kab_put_batch(int n, enum kab_variant v)
+{
+	switch (v) {
+	case KAB_ASYNC:
+		kab_put_first(n, KAB_ASYNC);
+		break;
+	case KAB_WORK:
+		kab_put_first(n, KAB_WORK);
+		break;
+	case KAB_DWORK0:
+		kab_put_first(n, KAB_DWORK0);
+		break;
+	case KAB_DWORK1:
+		kab_put_first(n, KAB_DWORK1);
+		break;
+	case KAB_RCU:
+		kab_put_first(n, KAB_RCU);
+		break;
+	case KAB_MM_OLD:
+		kab_put_first(n, KAB_MM_OLD);
+		break;
+	case KAB_USERNS_OLD:
+		kab_put_first(n, KAB_USERNS_OLD);
+		break;
+	default:
+		kab_put_first(n, KAB_DEFER);
+		break;
+	}
+}
+
+/* 2. Final put, caller side: a batch of final puts, releases untimed. */
+static int kab_bench_final(u32 round, enum kab_variant v, enum kab_timing t)
+{
+	u64 t0, dt;
+
 	kab_arm(KAB_FINAL_OBJS, v);
-	if (nopreempt)
+	if (t != KAB_PREEMPTIBLE)
 		preempt_disable();
 	t0 = ktime_get_ns();
-	for (i = 0; i < KAB_FINAL_OBJS; i++)
-		kab_put(&kab_objs[i], v);
+	kab_put_batch(KAB_FINAL_OBJS, v);
 	dt = ktime_get_ns() - t0;
-	if (nopreempt)
+	if (t != KAB_PREEMPTIBLE)
 		preempt_enable();
 	if (kab_wait_all())
 		return -ETIMEDOUT;
-	kab_print_frac(nopreempt ? "final_nopreempt_ns" : "final_ns",
-		       kab_names[v], round, dt, KAB_FINAL_OBJS);
+	kab_print_frac(kab_timing_ns[t], kab_names[v], round, dt,
+		       KAB_FINAL_OBJS);
 	if (v == KAB_ASYNC)
-		kab_print_batches(round, nopreempt, KAB_FINAL_OBJS);
+		kab_print_batches(round, kab_timing_kicks[t], KAB_FINAL_OBJS);
 	return 0;
 }
 
@@ -461,6 +518,87 @@ static void kab_bench_clock(u32 round, u64 *each)
 	sort(each, KAB_FINAL_OBJS, sizeof(*each), kab_cmp_u64, NULL);
 	pr_info("BENCH: clock_p50_ns %u %llu\n", round,
 		each[KAB_FINAL_OBJS / 2]);
+}
+
+/*
+ * The floor that the issue sets a final put against, made concrete: the
+ * count's refcount_dec_and_test(), then, with interrupts off, one cmpxchg
+ * that pushes the node on this CPU's stack.  Nothing else that a correct
+ * deferral needs: no check that the node is not pending, no choice of
+ * path, no module kept, no worker kicked.  "floor" is all inline;
+ * "floor_call" makes the push an out-of-line call, as kref_put_async()
+ * calls __kref_async_defer_kref().  Timed beside the async batch of
+ * KREF_ASYNC_BENCH_FINAL_LOCAL, as it is; the bench then releases the
+ * nodes itself.
+ */
+static DEFINE_PER_CPU(struct llist_head, kab_floor_stack);
+
+static __always_inline void kab_floor_push(struct kref_async_node *node)
+{
+	struct llist_head *head;
+	struct llist_node *top;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	head = this_cpu_ptr(&kab_floor_stack);
+	top = READ_ONCE(head->first);
+	do {
+		node->lnode.next = top;
+	} while (!try_cmpxchg(&head->first, &top, &node->lnode));
+	local_irq_restore(flags);
+}
+
+static noinline void kab_floor_push_call(struct kref_async_node *node)
+{
+	kab_floor_push(node);
+}
+
+/* One loop for each, so that no put pays for the test of @call. */
+static __always_inline void kab_floor_puts(bool call)
+{
+	struct kab_obj *o;
+	int i;
+
+	for (i = 0; i < KAB_FINAL_OBJS; i++) {
+		o = &kab_objs[i];
+		if (!refcount_dec_and_test(&o->kref.refcount))
+			continue;
+		if (call)
+			kab_floor_push_call(&o->node);
+		else
+			kab_floor_push(&o->node);
+	}
+}
+
+static noinline u64 kab_floor_batch(bool call)
+{
+	u64 t0 = ktime_get_ns();
+
+	if (call)
+		kab_floor_puts(true);
+	else
+		kab_floor_puts(false);
+	return ktime_get_ns() - t0;
+}
+
+static void kab_bench_floor(u32 round, bool call)
+{
+	struct kref_async_node *node, *next;
+	struct llist_node *stack;
+	u64 dt;
+
+	kab_arm(KAB_FINAL_OBJS, KAB_ASYNC);
+	preempt_disable();
+	dt = kab_floor_batch(call);
+	stack = llist_del_all(this_cpu_ptr(&kab_floor_stack));
+	preempt_enable();
+	llist_for_each_entry_safe(node, next, stack, lnode)
+		kab_release_node(node);
+	if (atomic_read(&kab_released) != KAB_FINAL_OBJS)
+		pr_err("BENCH: ERROR floor batch released %d of %d\n",
+		       atomic_read(&kab_released), KAB_FINAL_OBJS);
+	kab_print_frac(kab_timing_ns[KAB_LOCAL], call ? "floor_call" : "floor",
+		       round, dt, KAB_FINAL_OBJS);
 }
 
 /* 3. Drain throughput: producers bound to different CPUs. */
@@ -632,13 +770,13 @@ static int kab_round_fn(void *data)
 	 */
 	for (i = 0; i < KAB_NR_VARIANTS; i++) {
 		v = (i + r->round) % KAB_NR_VARIANTS;
-		ret = kab_bench_final(r->round, v, false);
+		ret = kab_bench_final(r->round, v, KAB_PREEMPTIBLE);
 		if (ret)
 			goto out;
 	}
 	for (i = 0; i < 2; i++) {
 		v = (r->round + i) % 2 ? KAB_WORK : KAB_ASYNC;
-		ret = kab_bench_final(r->round, v, true);
+		ret = kab_bench_final(r->round, v, KAB_NOPREEMPT);
 		if (ret)
 			goto out;
 	}
@@ -670,13 +808,57 @@ out:
 	return 0;
 }
 
-static int kab_run_round(u32 round)
+/*
+ * The final put's batch with no release running beside it: /init has made
+ * KREF_ASYNC_BENCH_LOCAL_CPU the unbound workqueues' only CPU, and this
+ * runs there with preemption off, so a drain that a put kicks waits for
+ * the batch, as the queue_work() variant's work items and the floor's
+ * releases do.  The order of the four rotates with the round.
+ */
+static int kab_local_fn(void *data)
+{
+	struct kab_round *r = data;
+	int i, ret = 0;
+
+	/*
+	 * A drain still pending or running from the round before would run
+	 * in its old pool, on either CPU, and so would a kick that finds it
+	 * running there.
+	 */
+	kref_async_flush();
+	for (i = 0; i < 4 && !ret; i++) {
+		switch ((i + r->round) % 4) {
+		case 0:
+			ret = kab_bench_final(r->round, KAB_ASYNC, KAB_LOCAL);
+			break;
+		case 1:
+			ret = kab_bench_final(r->round, KAB_WORK, KAB_LOCAL);
+			break;
+		default:
+			kab_bench_floor(r->round, (i + r->round) % 4 == 3);
+			break;
+		}
+	}
+	r->ret = ret;
+	complete(&r->done);
+	return 0;
+}
+
+static int kab_run_round(u32 round, bool local)
 {
 	struct kab_round r = { .round = round };
 	struct task_struct *t;
 
 	init_completion(&r.done);
-	t = kthread_run(kab_round_fn, &r, "kab_round");
+	if (local) {
+		t = kthread_create(kab_local_fn, &r, "kab_local");
+		if (!IS_ERR(t)) {
+			kthread_bind(t, KREF_ASYNC_BENCH_LOCAL_CPU);
+			wake_up_process(t);
+		}
+	} else {
+		t = kthread_run(kab_round_fn, &r, "kab_round");
+	}
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	/* The round owns kab_objs: never leave it running behind us. */
@@ -725,7 +907,11 @@ static long kab_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KREF_ASYNC_BENCH_ROUND:
 		if (get_user(round, (u32 __user *)arg))
 			return -EFAULT;
-		return kab_run_round(round);
+		return kab_run_round(round, false);
+	case KREF_ASYNC_BENCH_FINAL_LOCAL:
+		if (get_user(round, (u32 __user *)arg))
+			return -EFAULT;
+		return kab_run_round(round, true);
 	case KREF_ASYNC_BENCH_NONFINAL:
 		if (get_user(round, (u32 __user *)arg))
 			return -EFAULT;

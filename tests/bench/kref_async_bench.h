@@ -45,5 +45,12 @@ struct kref_async_bench_last {
 #define KREF_ASYNC_BENCH_PUT_SYNC	_IO('K', 0x44)
 /* The non-final put figures of one round alone, from this task. */
 #define KREF_ASYNC_BENCH_NONFINAL	_IOW('K', 0x45, __u32)
+/*
+ * The final put's batch, from a kthread on KREF_ASYNC_BENCH_LOCAL_CPU with
+ * preemption off; the caller has made that CPU the unbound workqueues'
+ * only CPU.
+ */
+#define KREF_ASYNC_BENCH_FINAL_LOCAL	_IOW('K', 0x46, __u32)
+#define KREF_ASYNC_BENCH_LOCAL_CPU	0
 
 #endif /* _KREF_ASYNC_BENCH_H */

@@ -191,8 +191,11 @@ open(cover, "w").write(s)
 PY
 
 # Recipients: maintainers To, lists and reviewers Cc; the cover letter
-# goes to all of them.
-gm=(perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback)
+# goes to all of them.  The tree has no history, so the authors of a
+# commit that a Fixes: tag names cannot be looked up here (--no-fixes;
+# git would only say that it does not know the commit): whoever sends
+# the series runs get_maintainer.pl on a tree with history for them.
+gm=(perl scripts/get_maintainer.pl --no-rolestats --no-git --no-git-fallback --no-fixes)
 : > "$out/recipients.txt"
 all_to=() all_cc=()
 for p in "$out"/0*.patch; do

@@ -211,6 +211,7 @@ for name, (val, op, tgt, pair) in goals.items():
 def diff(a, b):
     a, b = med(a), med(b)
     return a - b if a is not None and b is not None else None
+p50_net = diff("final_each_p50_ns.async", "clock_p50_ns")
 res["derived"] = {
     # a final put deferred with task_work, against the same put released
     # synchronously, both inside an ioctl from a user task
@@ -229,9 +230,8 @@ res["derived"] = {
     "final_put_ratio_vs_put_alone": ratio("final_ns.async", "put_only_ns.kref_put"),
     # each put's p50 less what reading the clock around it adds
     "final_put_p50_net_ratio_vs_put": (
-        diff("final_each_p50_ns.async", "clock_p50_ns") / med("nonfinal_ns.kref_put")
-        if diff("final_each_p50_ns.async", "clock_p50_ns") is not None
-        and med("nonfinal_ns.kref_put") else None),
+        p50_net / med("nonfinal_ns.kref_put")
+        if p50_net is not None and med("nonfinal_ns.kref_put") else None),
     # the batch timed with preemption off, as the non-final puts are: a
     # drain woken on the putting CPU cannot run inside the batch's time,
     # but one woken on the other vCPU does

@@ -222,7 +222,7 @@ static int set_wq_cpumask(const char *mask)
 	return ret;
 }
 
-/* The unbound workqueues' cpumask into @buf; 0 or -errno. */
+/* The unbound workqueues' cpumask into @buf, a string; 0 or -errno. */
 static int get_wq_cpumask(char *buf, size_t size)
 {
 	int fd = open(WQ_CPUMASK, O_RDONLY | O_CLOEXEC), ret;
@@ -230,10 +230,10 @@ static int get_wq_cpumask(char *buf, size_t size)
 
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, size);
+	n = read(fd, buf, size - 1);
 	ret = n < 0 ? -errno : 0;
 	close(fd);
-	if (!ret && (n == 0 || (size_t)n == size))
+	if (!ret && (n == 0 || (size_t)n == size - 1))
 		ret = -EOVERFLOW;	/* empty, or cut short */
 	if (!ret)
 		buf[n] = '\0';
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	ret = nonfinal_only ? 0 :
-	      get_wq_cpumask(saved_mask, sizeof(saved_mask) - 1);
+	      get_wq_cpumask(saved_mask, sizeof(saved_mask));
 	if (ret) {
 		snprintf(msg, sizeof(msg), "reading %s: %s", WQ_CPUMASK,
 			 strerror(-ret));

@@ -827,7 +827,9 @@ static int kab_local_fn(void *data)
 	 */
 	kref_async_flush();
 	for (i = 0; i < 4 && !ret; i++) {
-		switch ((i + r->round) % 4) {
+		int phase = (i + r->round) % 4;
+
+		switch (phase) {
 		case 0:
 			ret = kab_bench_final(r->round, KAB_ASYNC, KAB_LOCAL);
 			break;
@@ -835,7 +837,7 @@ static int kab_local_fn(void *data)
 			ret = kab_bench_final(r->round, KAB_WORK, KAB_LOCAL);
 			break;
 		default:
-			kab_bench_floor(r->round, (i + r->round) % 4 == 3);
+			kab_bench_floor(r->round, phase == 3);
 			break;
 		}
 	}

@@ -162,7 +162,7 @@ goals = {
                                 ("final_local_ns.async", "final_local_ns.work")),
     # against a non-final kref_get() + kref_put() pair, the unit:
     # a final put's floor is refcount_dec_and_test() plus the cmpxchg that
-    # publishes the node, with interrupts off (final_local_ns.floor)
+    # publishes the node, with preemption off (final_local_ns.floor)
     "final_put_ratio_vs_put": (ratio("final_local_ns.async", "nonfinal_ns.kref_put"), "<=", 3,
                                ("final_local_ns.async", "nonfinal_ns.kref_put")),
     "drain_ratio_vs_work_2cpu": (ratio("drain2_ops.async", "drain2_ops.work"), ">=", 2,

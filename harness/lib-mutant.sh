@@ -38,14 +38,18 @@ start=$SECONDS
 MUTATIONS=(
 	"lib/kref_async.c|return addr - kc->pin_start < kc->pin_end - kc->pin_start;|return kc->pin_end != kc->pin_start;"
 	"lib/kref_async.c|	for_each_possible_cpu(cpu) {
-		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+		for (s = 0; s < KREF_ASYNC_STACKS; s++) {
+			struct kref_async_cpu *kc =
+				per_cpu_ptr(&kref_async_cpus[s], cpu);
 
-		for (i = 0; i < KREF_ASYNC_DRAINS; i++)
-			flush_work(|	for_each_online_cpu(cpu) {
-		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+			for (i = 0; i < KREF_ASYNC_DRAINS; i++)
+				flush_work(|	for_each_online_cpu(cpu) {
+		for (s = 0; s < KREF_ASYNC_STACKS; s++) {
+			struct kref_async_cpu *kc =
+				per_cpu_ptr(&kref_async_cpus[s], cpu);
 
-		for (i = 0; i < KREF_ASYNC_DRAINS; i++)
-			flush_work("
+			for (i = 0; i < KREF_ASYNC_DRAINS; i++)
+				flush_work("
 )
 
 # The initramfs of both, made now against the test kernel, and copied.

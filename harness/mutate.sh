@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # Prove the KUnit suite tests what it claims: rebuild the UML kernel with
 # one property of lib/kref_async.c broken at a time (the release run
-# synchronously, one drain per CPU, no NMI guard), or the release map's
-# put annotation of include/linux/release_map.h removed, and check that
-# the cases that exist to catch each now fail.
+# synchronously, one drain per CPU, one list per CPU, no NMI guard), or
+# the release map's put annotation of include/linux/release_map.h
+# removed, and check that the cases that exist to catch each now fail.
 # The assembled tree is restored on exit (and by the next assemble.sh).
 . "$(dirname "$0")/common.sh"
 need python3
@@ -74,8 +74,8 @@ PY
 rc=0
 # The feature removed: the release runs in the putter's context.
 mutant synchronous "release run synchronously" lib/kref_async.c \
-	'^	if (!worker_only && kref_async_task_work_ok(task)) {$' \
-	's/^\(\tif (!worker_only && kref_async_task_work_ok(task)) {\)$/\tkref_async_run(\&node->twork, kref, KREF_ASYNC_BATCH_PIN);\n\treturn;\n\n\1/' \
+	'^	if (!worker_only && kref_async_task_work_ok(task, task_ctx)) {$' \
+	's/^\(\tif (!worker_only && kref_async_task_work_ok(task, task_ctx)) {\)$/\tkref_async_run(\&node->twork, kref, KREF_ASYNC_BATCH_PIN);\n\treturn;\n\n\1/' \
 	group_lock_chain worker_drains spinlock_irqs_off hardirq softirq \
 	batching chain flush_waits worker_only || rc=1
 # One drain per CPU: a blocked release holds back every later one.
@@ -83,6 +83,12 @@ mutant one-drain "one drain per CPU" lib/kref_async.c \
 	'find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$' \
 	's/find_first_zero_bit(&kc->busy, KREF_ASYNC_DRAINS);$/0;/' \
 	slow_release || rc=1
+# One list per CPU: interrupts push the list of puts from tasks, and wait
+# behind its drains.
+mutant one-list "interrupts push the tasks' list" lib/kref_async.c \
+	'kc = this_cpu_ptr(&kref_async_cpus\[KREF_ASYNC_IRQ_STACK\]);$' \
+	's/this_cpu_ptr(&kref_async_cpus\[KREF_ASYNC_IRQ_STACK\]);$/this_cpu_ptr(\&kref_async_cpus[KREF_ASYNC_TASK_STACK]);/' \
+	irq_list || rc=1
 # No NMI guard: the put takes the drains' lock and queues work in NMI.
 mutant nmi "NMI not refused" lib/kref_async.c \
 	'WARN_ON_ONCE(in_nmi()) ||$' \

@@ -95,7 +95,7 @@ if 'final_nopreempt_ns.async' in f:
     print(f"  final put, preemption off {m('final_nopreempt_ns.async'):>10.0f}            {m('final_nopreempt_ns.work'):>10.0f}")
 if 'final_local_ns.async' in f:
     print(f"  final put, nothing beside {m('final_local_ns.async'):>10.0f}            {m('final_local_ns.work'):>10.0f}")
-    print(f"  the floor (atomic + irq-off cmpxchg): {m('final_local_ns.floor'):.0f} inline, {m('final_local_ns.floor_call'):.0f} out of line")
+    print(f"  the floor (atomic + preempt-off cmpxchg): {m('final_local_ns.floor'):.0f} inline, {m('final_local_ns.floor_call'):.0f} out of line")
     whole, rounds = d.get('local_batch_rounds_whole'), d.get('local_batch_rounds')
     print("  (nothing beside: preemption off on the unbound workqueues' only CPU; the")
     print(f"  final-put goals below read this row; one kick took the whole batch in {whole}")

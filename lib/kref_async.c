@@ -14,19 +14,21 @@
  *
  *  - everything else (kthreads, user workers that never return to user
  *    space, interrupts, a task past exit_task_work(), and a release whose
- *    module is still loading or already unloading) pushes it on the
- *    current CPU's list, which that CPU's drain work items take in
- *    batches, as call_rcu() keeps its callbacks per CPU: a put touches no
- *    line of a list that another CPU's puts write to, and a module pinned
- *    by one node of a batch covers the nodes pushed after it.  The drains
- *    run on the unbound system_dfl_wq, and each CPU has several: while
- *    one runs a long release, the next batch goes to another, so a slow
- *    release delays only the releases of its own batch.
+ *    module is still loading or already unloading) pushes it on a list of
+ *    the current CPU, one for tasks and one for interrupts, which that
+ *    list's drain work items take in batches, as call_rcu() keeps its
+ *    callbacks per CPU: a put touches no line of a list that another
+ *    CPU's puts write to, and a module pinned by one node of a batch
+ *    covers the nodes pushed after it.  The drains run on the unbound
+ *    system_dfl_wq, and each list has several: while one runs a long
+ *    release, the next batch goes to another, so a slow release delays
+ *    only the releases of its own batch.
  *
  * Neither path allocates or sleeps, so a final put is allowed wherever
- * kref_put() would be, hard interrupts included; NMI is refused with a
- * warning (queue_work() and the drains' lock are not NMI-safe, and a put
- * must not run inside another put on the same CPU).
+ * kref_put() would be, hard interrupts included, but for the scheduler's
+ * own locks, under which queue_work() cannot wake a worker; NMI is
+ * refused with a warning (queue_work() and the drains' lock are not
+ * NMI-safe, and a put must not run inside another put on the same CPU).
  */
 
 #include <linux/kref_async.h>
@@ -65,10 +67,10 @@ static_assert(sizeof(struct llist_node) <=
 	      offsetof(struct callback_head, func));
 
 /*
- * KREF_ASYNC_DRAINS drain work items per CPU.  A drain that has taken a
- * batch is busy until its releases have returned, and the next batch goes
- * to an idle sibling, so up to that many batches of one CPU run at once,
- * each in its own worker of the unbound pool.
+ * KREF_ASYNC_DRAINS drain work items per stack of each CPU.  A drain that
+ * has taken a batch is busy until its releases have returned, and the
+ * next batch goes to an idle sibling, so up to that many batches of one
+ * stack run at once, each in its own worker of the unbound pool.
  */
 struct kref_async_cpu;
 
@@ -80,11 +82,11 @@ struct kref_async_drain {
 
 /*
  * The worker's pending releases on one CPU: a stack that only this CPU's
- * puts push, with interrupts off, and that a drain takes whole.  The put
- * that finds it empty queues a drain that is not @busy with a batch; if
- * all are, it sets @orphan instead, and the first drain to finish its
- * batch takes the stack in the same execution.  @lock covers @busy and
- * @orphan only; the stack itself is lock-free.
+ * puts push, never two at once (see kref_async_stack_get()), and that a
+ * drain takes whole.  The put that finds it empty queues a drain that is
+ * not @busy with a batch; if all are, it sets @orphan instead, and the
+ * first drain to finish its batch takes the stack in the same execution.
+ * @lock covers @busy and @orphan only; the stack itself is lock-free.
  *
  * A drain runs a stack from the top, so a node runs before every node
  * that was on the stack when it was pushed.  A node that pins the module
@@ -94,15 +96,21 @@ struct kref_async_drain {
  * the first node pinning one on the worker path pins (a node whose
  * module is tracked, or that was pinned for task_work and fell back to
  * the worker, sets no range), and a release that lies in it is pushed
- * with no reference of its own.  A burst of puts of one module's objects then
- * costs neither a module lookup nor an atomic on the module's shared
+ * with no reference of its own.  A burst of puts of one module's objects
+ * then costs neither a module lookup nor an atomic on the module's shared
  * count per object; releases that are built in, or in a second module,
  * still look their module up per put.  The range is written by this
- * CPU's puts only, with interrupts off, after their push, and a put
- * trusts it only when it finds the stack not empty: a drain may leave a
- * stale range behind, but only on an empty stack, and the put that
- * finds the stack empty resets it (see kref_async_push_slow()).  It is empty
- * while no node of the stack has set one.
+ * CPU's puts only, in the same section as their push, after it, and a
+ * put trusts it only when it finds the stack not empty: a drain may leave
+ * a stale range behind, but only on an empty stack, and the put that
+ * finds the stack empty resets it (see kref_async_push_slow()).  It is
+ * empty while no node of the stack has set one.
+ *
+ * With CONFIG_PROVE_LOCKING, @pushing marks the section of a push, so
+ * that a push nested in another on the same CPU and stack warns.  (Not a
+ * lockdep map: taken with interrupts on, a put under a spinlock that an
+ * interrupt handler also takes would read as an irq-safe to irq-unsafe
+ * lock order.)
  */
 struct kref_async_cpu {
 	struct llist_head	list;
@@ -112,9 +120,70 @@ struct kref_async_cpu {
 	unsigned long		busy;
 	bool			orphan;
 	struct kref_async_drain	drains[KREF_ASYNC_DRAINS];
+#ifdef CONFIG_PROVE_LOCKING
+	bool			pushing;
+#endif
 };
 
-static DEFINE_PER_CPU(struct kref_async_cpu, kref_async_cpus);
+/*
+ * Each CPU has two stacks: puts from task context push one, puts from
+ * hard and soft interrupts the other.
+ */
+enum {
+	KREF_ASYNC_TASK_STACK,
+	KREF_ASYNC_IRQ_STACK,
+	KREF_ASYNC_STACKS,
+};
+
+static DEFINE_PER_CPU(struct kref_async_cpu,
+		      kref_async_cpus[KREF_ASYNC_STACKS]);
+
+/*
+ * This CPU's stack for a put from task context (@task, from in_task())
+ * or from an interrupt, entered so that no other push onto it can run on
+ * this CPU until kref_async_stack_put().  A task pushes with preemption
+ * off.  What can still run on its CPU meanwhile is an interrupt, hard or
+ * soft (in_task() is false in a softirq, on PREEMPT_RT too, where softirqs
+ * run in tasks but in_serving_softirq() is per task; a threaded handler
+ * is a task), and it pushes the other stack, with interrupts off; NMI
+ * puts are refused.  A put from a task that rides on a batch, the common
+ * case, so never touches the interrupt flag.  A drain, from any CPU, can
+ * still take the whole stack.
+ *
+ * A put must therefore not come from code that runs inside a put on the
+ * same CPU, such as a tracing callback on a function or tracepoint that
+ * the section calls; with CONFIG_PROVE_LOCKING, that warns.
+ */
+static __always_inline struct kref_async_cpu *
+kref_async_stack_get(bool task, unsigned long *flags)
+{
+	struct kref_async_cpu *kc;
+
+	if (task) {
+		preempt_disable();
+		kc = this_cpu_ptr(&kref_async_cpus[KREF_ASYNC_TASK_STACK]);
+	} else {
+		local_irq_save(*flags);
+		kc = this_cpu_ptr(&kref_async_cpus[KREF_ASYNC_IRQ_STACK]);
+	}
+#ifdef CONFIG_PROVE_LOCKING
+	WARN_ON_ONCE(kc->pushing);
+	kc->pushing = true;
+#endif
+	return kc;
+}
+
+static __always_inline void kref_async_stack_put(struct kref_async_cpu *kc,
+						 bool task, unsigned long flags)
+{
+#ifdef CONFIG_PROVE_LOCKING
+	kc->pushing = false;
+#endif
+	if (task)
+		preempt_enable();
+	else
+		local_irq_restore(flags);
+}
 
 static bool kref_async_mod_live(struct module *mod)
 {
@@ -419,9 +488,9 @@ static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
  * it needs no reference of its own and kicks no drain.  False if it was
  * not pushed.
  *
- * With interrupts off, nothing but a drain changes this CPU's stack
- * between reading its top and the cmpxchg that pushes onto it, and a
- * drain only empties it.  So if the cmpxchg onto a stack that was not
+ * Between kref_async_stack_get() and kref_async_stack_put(), nothing
+ * but a drain changes the stack between reading its top and the cmpxchg
+ * that pushes onto it, and a drain only empties it.  So if the cmpxchg onto a stack that was not
  * empty succeeds, the node lands on the stack whose pinned text was read,
  * above the node that pins it, before that node can have run.  The range
  * read is that stack's: a put writes the range after its own push, so a
@@ -429,15 +498,15 @@ static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
  * takes this path on, and whose next put rewrites it.
  */
 static __always_inline bool
-kref_async_push_covered(struct kref_async_node *node, bool kref, void *fn)
+kref_async_push_covered(struct kref_async_node *node, bool kref, void *fn,
+			bool task)
 {
 	struct kref_async_cpu *kc;
 	struct llist_node *top;
-	unsigned long flags;
+	unsigned long flags = 0;
 	bool pushed = false;
 
-	local_irq_save(flags);
-	kc = this_cpu_ptr(&kref_async_cpus);
+	kc = kref_async_stack_get(task, &flags);
 	top = READ_ONCE(kc->list.first);
 	if (top && kref_async_covered(kc, kref_async_text(fn))) {
 		init_task_work(&node->twork,
@@ -446,36 +515,36 @@ kref_async_push_covered(struct kref_async_node *node, bool kref, void *fn)
 		/* Fails only if a drain took the stack since. */
 		pushed = try_cmpxchg(&kc->list.first, &top, &node->lnode);
 	}
-	local_irq_restore(flags);
+	kref_async_stack_put(kc, task, flags);
 	return pushed;
 }
 
 /*
- * Hand @node to this CPU's worker.  @pin says how the caller already
- * keeps the module of @fn for this node alone; KREF_ASYNC_BATCH_PIN if it
- * does not, and then a node below it on the stack must pin that module,
+ * Hand @node to this CPU's worker, from task context if @task.  @pin says
+ * how the caller already keeps the module of @fn for this node alone;
+ * KREF_ASYNC_BATCH_PIN if it does not, and then a node below it on the stack must pin that module,
  * or the node pins it itself.  Called when kref_async_push_covered()
  * cannot take @node, or does not apply: the stack is empty, or does not
  * cover @fn, or the caller pinned the module already.  The stack may
- * have changed since that attempt (an interrupt, or a move to another
- * CPU, came in between): the top is read again here, and the range is
- * only written, never trusted.  Interrupts stay off from that read to
- * the range's write, so that, as kref_async_push_covered() relies on, a
- * range is stale only on an empty stack.
+ * have changed since that attempt (a drain took it, or the caller was
+ * preempted or moved to another CPU in between): the top is read again
+ * here, and the range is
+ * only written, never trusted.  No other push onto the stack runs from
+ * that read to the range's write, so that, as kref_async_push_covered()
+ * relies on, a range is stale only on an empty stack.
  */
 static noinline void kref_async_push_slow(struct kref_async_node *node,
 					  bool kref, void *fn,
-					  enum kref_async_pin pin)
+					  enum kref_async_pin pin, bool task)
 {
-	unsigned long flags, start, end;
+	unsigned long flags = 0, lflags, start, end;
 	struct module *mod = NULL;
 	struct kref_async_cpu *kc;
 	struct llist_node *top;
 	unsigned int idx;
 	bool live = true;
 
-	local_irq_save(flags);
-	kc = this_cpu_ptr(&kref_async_cpus);
+	kc = kref_async_stack_get(task, &flags);
 	top = READ_ONCE(kc->list.first);
 	if (pin == KREF_ASYNC_BATCH_PIN) {
 		mod = kref_async_pin(fn, &live);
@@ -504,20 +573,22 @@ static noinline void kref_async_push_slow(struct kref_async_node *node,
 		kc->pin_end = end;
 	}
 	if (top) {
-		local_irq_restore(flags);
+		kref_async_stack_put(kc, task, flags);
 		return;
 	}
 	/*
 	 * Only the put that finds the stack empty kicks a drain; the others
 	 * ride along in the same batch.  The work is unbound: it runs on any
-	 * CPU, taking this CPU's stack.
+	 * CPU, taking this CPU's stack.  Every stack's lock is of one
+	 * lockdep class, which the interrupts' stack takes in hard
+	 * interrupts: interrupts are off around it on either stack.
 	 */
-	raw_spin_lock(&kc->lock);
+	raw_spin_lock_irqsave(&kc->lock, lflags);
 	idx = kref_async_pick_drain(kc);
-	raw_spin_unlock(&kc->lock);
+	raw_spin_unlock_irqrestore(&kc->lock, lflags);
 	if (idx < KREF_ASYNC_DRAINS)
 		queue_work(system_dfl_wq, &kc->drains[idx].work);
-	local_irq_restore(flags);
+	kref_async_stack_put(kc, task, flags);
 }
 
 /*
@@ -525,9 +596,10 @@ static noinline void kref_async_push_slow(struct kref_async_node *node,
  * do; neither do user workers other than io_uring's (vhost's run task
  * work only when they exit), and interrupts have no task to return.
  */
-static __always_inline bool kref_async_task_work_ok(struct task_struct *task)
+static __always_inline bool kref_async_task_work_ok(struct task_struct *task,
+						    bool task_ctx)
 {
-	if (!in_task() || (task->flags & PF_KTHREAD))
+	if (!task_ctx || (task->flags & PF_KTHREAD))
 		return false;
 	return (task->flags & (PF_USER_WORKER | PF_IO_WORKER)) != PF_USER_WORKER;
 }
@@ -564,7 +636,7 @@ static noinline void kref_async_queue_task(struct kref_async_node *node,
 	 * no pinned text covers it: kref_async_push_covered() cannot take it.
 	 */
 	trace_kref_async_defer(node, fn, false);
-	kref_async_push_slow(node, kref, fn, pin);
+	kref_async_push_slow(node, kref, fn, pin, true);
 }
 
 static __always_inline void kref_async_queue(struct kref_async_node *node,
@@ -572,14 +644,16 @@ static __always_inline void kref_async_queue(struct kref_async_node *node,
 					     bool worker_only)
 {
 	struct task_struct *task = current;
+	bool task_ctx = in_task();
 
-	if (!worker_only && kref_async_task_work_ok(task)) {
+	if (!worker_only && kref_async_task_work_ok(task, task_ctx)) {
 		kref_async_queue_task(node, kref, fn, task);
 		return;
 	}
 	trace_kref_async_defer(node, fn, false);
-	if (!kref_async_push_covered(node, kref, fn))
-		kref_async_push_slow(node, kref, fn, KREF_ASYNC_BATCH_PIN);
+	if (!kref_async_push_covered(node, kref, fn, task_ctx))
+		kref_async_push_slow(node, kref, fn, KREF_ASYNC_BATCH_PIN,
+				     task_ctx);
 }
 
 /*
@@ -634,7 +708,8 @@ static void __kref_async_defer(struct kref_async_node *node,
  * @release instead.  A forced unload (``rmmod -f``) is not waited for.
  * @release must not be in __init text.
  *
- * Context: Any context but NMI.  Does not sleep, allocate or fail.
+ * Context: Any context but NMI or the scheduler's run-queue and pi_lock.
+ * Does not sleep, allocate or fail.
  */
 void kref_async_defer(struct kref_async_node *node,
 		      kref_async_release_t release)
@@ -657,7 +732,8 @@ EXPORT_SYMBOL_GPL(kref_async_defer);
  * needs the mm released, wakes it.  The module that holds @release is
  * kept as by kref_async_defer(), and kref_async_flush() waits for @release.
  *
- * Context: Any context but NMI.  Does not sleep, allocate or fail.
+ * Context: Any context but NMI or the scheduler's run-queue and pi_lock.
+ * Does not sleep, allocate or fail.
  */
 void kref_async_defer_worker(struct kref_async_node *node,
 			     kref_async_release_t release)
@@ -744,41 +820,49 @@ static void kref_async_work_fn(struct work_struct *work)
  */
 void kref_async_flush(void)
 {
-	int cpu, i;
+	int cpu, s, i;
 
 	might_sleep();
 	/*
-	 * A put that has returned left its node on its CPU's stack, to be
+	 * A put that has returned left its node on a stack of its CPU, to be
 	 * taken by a drain that was queued, or running and not yet past
 	 * llist_del_all(), when the put returned; or, if it found every
 	 * drain busy, by whichever of them finishes its batch first, in the
 	 * same execution, which takes the orphaned stack before it returns.
 	 * Either way that drain was pending or running before this call, so
-	 * waiting for each drain of each CPU covers it.  Nothing but the
-	 * drains takes a stack, so no release can be running anywhere else.
+	 * waiting for each drain of each stack of each CPU covers it.
+	 * Nothing but the drains takes a stack, so no release can be running
+	 * anywhere else.
 	 */
 	for_each_possible_cpu(cpu) {
-		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+		for (s = 0; s < KREF_ASYNC_STACKS; s++) {
+			struct kref_async_cpu *kc =
+				per_cpu_ptr(&kref_async_cpus[s], cpu);
 
-		for (i = 0; i < KREF_ASYNC_DRAINS; i++)
-			flush_work(&kc->drains[i].work);
+			for (i = 0; i < KREF_ASYNC_DRAINS; i++)
+				flush_work(&kc->drains[i].work);
+		}
 	}
 }
 EXPORT_SYMBOL_GPL(kref_async_flush);
 
 static int __init kref_async_init_cpus(void)
 {
-	int cpu, i;
+	int cpu, s, i;
 
 	for_each_possible_cpu(cpu) {
-		struct kref_async_cpu *kc = per_cpu_ptr(&kref_async_cpus, cpu);
+		for (s = 0; s < KREF_ASYNC_STACKS; s++) {
+			struct kref_async_cpu *kc =
+				per_cpu_ptr(&kref_async_cpus[s], cpu);
 
-		raw_spin_lock_init(&kc->lock);
-		init_llist_head(&kc->list);
-		for (i = 0; i < KREF_ASYNC_DRAINS; i++) {
-			INIT_WORK(&kc->drains[i].work, kref_async_work_fn);
-			kc->drains[i].kc = kc;
-			kc->drains[i].idx = i;
+			raw_spin_lock_init(&kc->lock);
+			init_llist_head(&kc->list);
+			for (i = 0; i < KREF_ASYNC_DRAINS; i++) {
+				INIT_WORK(&kc->drains[i].work,
+					  kref_async_work_fn);
+				kc->drains[i].kc = kc;
+				kc->drains[i].idx = i;
+			}
 		}
 	}
 	return 0;

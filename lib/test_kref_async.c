@@ -450,6 +450,60 @@ static int ka_gates_released(struct ka_batch *b)
 	return n;
 }
 
+/*
+ * Puts from interrupts have a list of their own on each CPU, with drains
+ * of their own: a put from a hard interrupt is released while every
+ * drain of the same CPU's list for puts from tasks is parked.  (A task
+ * pushes its list with preemption off alone, which an interrupt's push
+ * onto the same list could corrupt.)
+ */
+struct ka_irq_list {
+	struct ka_batch b;
+	struct hrtimer timer;
+	struct ka_done_obj d;
+	bool put_in_hardirq;
+	int put_cpu;
+};
+
+static enum hrtimer_restart ka_irq_list_fn(struct hrtimer *timer)
+{
+	struct ka_irq_list *il = container_of(timer, struct ka_irq_list, timer);
+
+	il->put_in_hardirq = in_hardirq();
+	il->put_cpu = smp_processor_id();
+	kref_put_async(&il->d.obj.ref, ka_done_release, &il->d.obj.node);
+	return HRTIMER_NORESTART;
+}
+
+static void kref_async_test_irq_list(struct kunit *test)
+{
+	struct ka_irq_list *il = kunit_kzalloc(test, sizeof(*il), GFP_KERNEL);
+	bool released;
+	int cpu;
+
+	KUNIT_ASSERT_NOT_NULL(test, il);
+	ka_obj_init(&il->d.obj);
+	init_completion(&il->d.done);
+	KUNIT_ASSERT_TRUE(test, ka_park_all(&il->b));
+
+	/* ka_park_all() keeps this task on its CPU until unparked. */
+	cpu = smp_processor_id();
+	hrtimer_setup(&il->timer, ka_irq_list_fn, CLOCK_MONOTONIC,
+		      HRTIMER_MODE_REL_PINNED_HARD);
+	hrtimer_start(&il->timer, ns_to_ktime(100 * NSEC_PER_USEC),
+		      HRTIMER_MODE_REL_PINNED_HARD);
+	released = wait_for_completion_timeout(&il->d.done, 10 * HZ);
+	hrtimer_cancel(&il->timer);
+	ka_unpark_worker(&il->b);
+	kref_async_flush();
+
+	KUNIT_EXPECT_TRUE(test, il->put_in_hardirq);
+	KUNIT_EXPECT_EQ(test, il->put_cpu, cpu);
+	KUNIT_EXPECT_TRUE(test, released);
+	ka_expect_released_once(test, &il->d.obj);
+	KUNIT_EXPECT_EQ(test, ka_gates_released(&il->b), KREF_ASYNC_DRAINS);
+}
+
 #ifdef CONFIG_TRACEPOINTS
 static void ka_probe_drain(void *data, unsigned int count)
 {
@@ -842,6 +896,7 @@ static struct kunit_case kref_async_test_cases[] = {
 	KUNIT_CASE(kref_async_test_spinlock_irqs_off),
 	KUNIT_CASE(kref_async_test_hardirq),
 	KUNIT_CASE(kref_async_test_softirq),
+	KUNIT_CASE(kref_async_test_irq_list),
 	KUNIT_CASE(kref_async_test_batching),
 	KUNIT_CASE(kref_async_test_chain),
 	KUNIT_CASE(kref_async_test_release_sleeps),

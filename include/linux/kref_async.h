@@ -23,9 +23,10 @@
 struct kref_async_node;
 
 /*
- * How many batches of one CPU's deferred releases may run at once: a
- * release that blocks holds back the rest of its own batch, and nobody
- * else's while fewer than this many block on that CPU.
+ * How many batches of one CPU's deferred releases may run at once, for
+ * each of its two lists (puts from tasks, puts from interrupts): a release
+ * that blocks holds back the rest of its own batch, and nobody else's
+ * while fewer than this many block on that list.
  */
 #define KREF_ASYNC_DRAINS	4
 
@@ -89,8 +90,9 @@ void kref_async_flush(void);
  * that is past exit_task_work()) hands it to a worker, which
  * kref_async_flush() waits for.
  *
- * Safe in any context but NMI, hard interrupts included; it never sleeps,
- * never allocates and cannot fail.  The module that holds @release is
+ * Safe in any context but NMI, hard interrupts included, except under
+ * the scheduler's own locks (see Documentation/core-api/kref_async.rst);
+ * it never sleeps, never allocates and cannot fail.  The module that holds @release is
  * pinned until @release returns.  The count is a plain &struct kref, so
  * kref_init(), kref_get() and kref_get_unless_zero() apply to it as usual.
  *

@@ -294,7 +294,7 @@ static noinline u64 kab_nonfinal_mapped(struct kab_obj *o)
 /*
  * A non-final put alone, without the get: the count is set high and
  * dropped one by one.  A final put is this atomic plus the cmpxchg that
- * publishes the node, with interrupts off, and a store or two.
+ * publishes the node, with preemption off, and a store or two.
  */
 static noinline u64 kab_put_only_async(struct kab_obj *o)
 {
@@ -522,8 +522,9 @@ static void kab_bench_clock(u32 round, u64 *each)
 
 /*
  * The floor that the issue sets a final put against, made concrete: the
- * count's refcount_dec_and_test(), then, with interrupts off, one cmpxchg
- * that pushes the node on this CPU's stack.  Nothing else that a correct
+ * count's refcount_dec_and_test(), then, with preemption off, as the
+ * library pushes a put from a task, one cmpxchg that pushes the node on
+ * this CPU's stack.  Nothing else that a correct
  * deferral needs: no check that the node is not pending, no choice of
  * path, no module kept, no worker kicked.  "floor" is all inline;
  * "floor_call" makes the push an out-of-line call, as kref_put_async()
@@ -537,15 +538,14 @@ static __always_inline void kab_floor_push(struct kref_async_node *node)
 {
 	struct llist_head *head;
 	struct llist_node *top;
-	unsigned long flags;
 
-	local_irq_save(flags);
+	preempt_disable();
 	head = this_cpu_ptr(&kab_floor_stack);
 	top = READ_ONCE(head->first);
 	do {
 		node->lnode.next = top;
 	} while (!try_cmpxchg(&head->first, &top, &node->lnode));
-	local_irq_restore(flags);
+	preempt_enable();
 }
 
 static noinline void kab_floor_push_call(struct kref_async_node *node)

@@ -536,8 +536,9 @@ struct kat_pair_job {
 };
 
 /*
- * On q.cpu: occupy each drain of this CPU's list with a batch of one
- * QUEUE_PENDING release, blocked on kat_gate, then put the pair objects.
+ * On q.cpu: occupy each drain of this CPU's list for tasks (a kthread's
+ * puts go there) with a batch of one QUEUE_PENDING release, blocked on
+ * kat_gate, then put the pair objects.
  * With every drain busy none takes the list, so they pile up in it; once
  * kat_gate opens, the first drain to finish takes them all as one batch.
  */

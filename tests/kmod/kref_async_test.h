@@ -116,7 +116,7 @@ struct kref_async_test_state {
  * The pair modules, kref_async_pair_a.ko (0) and kref_async_pair_b.ko (1):
  * each registers a release function with this module, and PAIR_QUEUE puts
  * n objects of each, those of @first first, from a kthread bound to @cpu,
- * once every drain of that CPU is busy: all 2n wait in one list and run
+ * once every drain of that CPU's list for tasks is busy: all 2n wait in one list and run
  * as one batch, newest first.  Each pair module's releases wait for its
  * own PAIR_OPEN.  EBUSY while releases of an earlier call are pending.
  */

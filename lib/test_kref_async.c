@@ -363,6 +363,85 @@ static void kref_async_test_softirq(struct kunit *test)
 }
 
 /*
+ * A final put under a lock that a hard interrupt, or a softirq, also
+ * takes draws no lockdep report: nothing that a put from a task does
+ * looks to lockdep like a lock that is taken with interrupts on, which
+ * would make such a caller's lock order read as irq-safe to irq-unsafe.
+ */
+static DEFINE_SPINLOCK(ka_hardirq_lock);
+static DEFINE_SPINLOCK(ka_softirq_lock);
+
+struct ka_irq_locks {
+	struct hrtimer timer;
+	struct timer_list tlist;
+	struct completion hard, soft;
+	struct ka_obj objs[3];
+};
+
+static enum hrtimer_restart ka_hardirq_lock_fn(struct hrtimer *timer)
+{
+	struct ka_irq_locks *il = container_of(timer, struct ka_irq_locks, timer);
+
+	spin_lock(&ka_hardirq_lock);
+	spin_unlock(&ka_hardirq_lock);
+	complete(&il->hard);
+	return HRTIMER_NORESTART;
+}
+
+static void ka_softirq_lock_fn(struct timer_list *t)
+{
+	struct ka_irq_locks *il = timer_container_of(il, t, tlist);
+
+	spin_lock(&ka_softirq_lock);
+	spin_unlock(&ka_softirq_lock);
+	complete(&il->soft);
+}
+
+static void kref_async_test_irq_safe_locks(struct kunit *test)
+{
+	struct ka_irq_locks *il = kunit_kzalloc(test, sizeof(*il), GFP_KERNEL);
+	unsigned long flags;
+	int i;
+
+	KUNIT_ASSERT_NOT_NULL(test, il);
+	KUNIT_ASSERT_TRUE(test, debug_locks);
+	for (i = 0; i < ARRAY_SIZE(il->objs); i++)
+		ka_obj_init(&il->objs[i]);
+	init_completion(&il->hard);
+	init_completion(&il->soft);
+
+	/* Lockdep learns that each lock is taken in interrupt context. */
+	hrtimer_setup(&il->timer, ka_hardirq_lock_fn, CLOCK_MONOTONIC,
+		      HRTIMER_MODE_REL_HARD);
+	hrtimer_start(&il->timer, ns_to_ktime(100 * NSEC_PER_USEC),
+		      HRTIMER_MODE_REL_HARD);
+	timer_setup(&il->tlist, ka_softirq_lock_fn, 0);
+	mod_timer(&il->tlist, jiffies + 1);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&il->hard, 10 * HZ), 0UL);
+	KUNIT_ASSERT_NE(test, wait_for_completion_timeout(&il->soft, 10 * HZ), 0UL);
+	hrtimer_cancel(&il->timer);
+	timer_delete_sync(&il->tlist);
+
+	/* A final put with interrupts on, then one under each lock. */
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&il->objs[0].ref, ka_release,
+					       &il->objs[0].node));
+	spin_lock_irqsave(&ka_hardirq_lock, flags);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&il->objs[1].ref, ka_release,
+					       &il->objs[1].node));
+	spin_unlock_irqrestore(&ka_hardirq_lock, flags);
+	spin_lock_bh(&ka_softirq_lock);
+	KUNIT_EXPECT_TRUE(test, kref_put_async(&il->objs[2].ref, ka_release,
+					       &il->objs[2].node));
+	spin_unlock_bh(&ka_softirq_lock);
+	kref_async_flush();
+
+	for (i = 0; i < ARRAY_SIZE(il->objs); i++)
+		ka_expect_released_once(test, &il->objs[i]);
+	/* lockdep turns debug_locks off at its first report */
+	KUNIT_EXPECT_TRUE(test, debug_locks);
+}
+
+/*
  * Batching.  Releases hold every drain of this CPU; the puts made
  * meanwhile pile up on the list and must be taken in one go: the list is
  * a stack, so one batch runs them newest first, whereas one execution per
@@ -897,6 +976,7 @@ static struct kunit_case kref_async_test_cases[] = {
 	KUNIT_CASE(kref_async_test_hardirq),
 	KUNIT_CASE(kref_async_test_softirq),
 	KUNIT_CASE(kref_async_test_irq_list),
+	KUNIT_CASE(kref_async_test_irq_safe_locks),
 	KUNIT_CASE(kref_async_test_batching),
 	KUNIT_CASE(kref_async_test_chain),
 	KUNIT_CASE(kref_async_test_release_sleeps),

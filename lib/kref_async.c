@@ -28,7 +28,8 @@
  * kref_put() would be, hard interrupts included, but for the scheduler's
  * own locks, under which queue_work() cannot wake a worker; NMI is
  * refused with a warning (queue_work() and the drains' lock are not
- * NMI-safe, and a put must not run inside another put on the same CPU).
+ * NMI-safe, and a put must not run inside another put on the same CPU
+ * and list).
  */
 
 #include <linux/kref_async.h>
@@ -107,10 +108,10 @@ struct kref_async_drain {
  * empty while no node of the stack has set one.
  *
  * With CONFIG_PROVE_LOCKING, @pushing marks the section of a push, so
- * that a push nested in another on the same CPU and stack warns.  (Not a
- * lockdep map: taken with interrupts on, a put under a spinlock that an
- * interrupt handler also takes would read as an irq-safe to irq-unsafe
- * lock order.)
+ * that a push nested in another on the same CPU and stack warns; the
+ * nested push still goes ahead.  (Not a lockdep map: taken with
+ * interrupts on, a put under a spinlock that an interrupt handler or a
+ * softirq also takes would read as an irq-safe to irq-unsafe lock order.)
  */
 struct kref_async_cpu {
 	struct llist_head	list;
@@ -147,8 +148,8 @@ static DEFINE_PER_CPU(struct kref_async_cpu,
  * run in tasks but in_serving_softirq() is per task; a threaded handler
  * is a task), and it pushes the other stack, with interrupts off; NMI
  * puts are refused.  A put from a task that rides on a batch, the common
- * case, so never touches the interrupt flag.  A drain, from any CPU, can
- * still take the whole stack.
+ * case, thus needs no local_irq_save().  A drain, from any CPU, can still
+ * take the whole stack.
  *
  * A put must therefore not come from code that runs inside a put on the
  * same CPU, such as a tracing callback on a function or tracepoint that
@@ -488,14 +489,14 @@ static unsigned int kref_async_pick_drain(struct kref_async_cpu *kc)
  * it needs no reference of its own and kicks no drain.  False if it was
  * not pushed.
  *
- * Between kref_async_stack_get() and kref_async_stack_put(), nothing
- * but a drain changes the stack between reading its top and the cmpxchg
- * that pushes onto it, and a drain only empties it.  So if the cmpxchg onto a stack that was not
- * empty succeeds, the node lands on the stack whose pinned text was read,
- * above the node that pins it, before that node can have run.  The range
- * read is that stack's: a put writes the range after its own push, so a
- * drain may leave a stale one, but only on an empty stack, which no put
- * takes this path on, and whose next put rewrites it.
+ * Between kref_async_stack_get() and kref_async_stack_put(), nothing but a
+ * drain changes the stack between reading its top and the cmpxchg that
+ * pushes onto it, and a drain only empties it.  So if the cmpxchg onto a
+ * stack that was not empty succeeds, the node lands on the stack whose
+ * pinned text was read, above the node that pins it, before that node can
+ * have run.  The range read is that stack's: a put writes the range after
+ * its own push, so a drain may leave a stale one, but only on an empty
+ * stack, which no put takes this path on, and whose next put rewrites it.
  */
 static __always_inline bool
 kref_async_push_covered(struct kref_async_node *node, bool kref, void *fn,
@@ -522,16 +523,16 @@ kref_async_push_covered(struct kref_async_node *node, bool kref, void *fn,
 /*
  * Hand @node to this CPU's worker, from task context if @task.  @pin says
  * how the caller already keeps the module of @fn for this node alone;
- * KREF_ASYNC_BATCH_PIN if it does not, and then a node below it on the stack must pin that module,
- * or the node pins it itself.  Called when kref_async_push_covered()
- * cannot take @node, or does not apply: the stack is empty, or does not
- * cover @fn, or the caller pinned the module already.  The stack may
- * have changed since that attempt (a drain took it, or the caller was
- * preempted or moved to another CPU in between): the top is read again
- * here, and the range is
- * only written, never trusted.  No other push onto the stack runs from
- * that read to the range's write, so that, as kref_async_push_covered()
- * relies on, a range is stale only on an empty stack.
+ * KREF_ASYNC_BATCH_PIN if it does not, and then a node below it on the
+ * stack must pin that module, or the node pins it itself.  Called when
+ * kref_async_push_covered() cannot take @node, or does not apply: the
+ * stack is empty, or does not cover @fn, or the caller pinned the module
+ * already.  The stack may have changed since that attempt (a drain took
+ * it, or the caller was preempted or moved to another CPU in between): the
+ * top is read again here, and the range is only written, never trusted.
+ * No other push onto the stack runs from that read to the range's write,
+ * so that, as kref_async_push_covered() relies on, a range is stale only
+ * on an empty stack.
  */
 static noinline void kref_async_push_slow(struct kref_async_node *node,
 					  bool kref, void *fn,

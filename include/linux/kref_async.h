@@ -90,11 +90,12 @@ void kref_async_flush(void);
  * that is past exit_task_work()) hands it to a worker, which
  * kref_async_flush() waits for.
  *
- * Safe in any context but NMI, hard interrupts included, except under
- * the scheduler's own locks (see Documentation/core-api/kref_async.rst);
- * it never sleeps, never allocates and cannot fail.  The module that holds @release is
- * pinned until @release returns.  The count is a plain &struct kref, so
- * kref_init(), kref_get() and kref_get_unless_zero() apply to it as usual.
+ * Safe in any context but NMI, hard interrupts included, except under the
+ * scheduler's own locks (see Documentation/core-api/kref_async.rst); it
+ * never sleeps, never allocates and cannot fail.  The module that holds
+ * @release is pinned until @release returns.  The count is a plain &struct
+ * kref, so kref_init(), kref_get() and kref_get_unless_zero() apply to it
+ * as usual.
  *
  * Return: true if this put dropped the last reference, false otherwise.
  * As with kref_put(), false says nothing about whether the object is

@@ -363,12 +363,13 @@ static void kref_async_test_softirq(struct kunit *test)
 }
 
 /*
- * A final put under a lock that a hard interrupt, or a softirq, also
- * takes draws no lockdep report: nothing that a put from a task does
- * looks to lockdep like a lock that is taken with interrupts on, which
- * would make such a caller's lock order read as irq-safe to irq-unsafe.
+ * A final put under a lock that a hard interrupt (a raw spinlock, as a
+ * hard hrtimer may take no other), or a softirq, also takes draws no
+ * lockdep report: nothing that a put from a task does looks to lockdep
+ * like a lock that is taken with interrupts on, which would make such a
+ * caller's lock order read as irq-safe to irq-unsafe.
  */
-static DEFINE_SPINLOCK(ka_hardirq_lock);
+static DEFINE_RAW_SPINLOCK(ka_hardirq_lock);
 static DEFINE_SPINLOCK(ka_softirq_lock);
 
 struct ka_irq_locks {
@@ -382,8 +383,8 @@ static enum hrtimer_restart ka_hardirq_lock_fn(struct hrtimer *timer)
 {
 	struct ka_irq_locks *il = container_of(timer, struct ka_irq_locks, timer);
 
-	spin_lock(&ka_hardirq_lock);
-	spin_unlock(&ka_hardirq_lock);
+	raw_spin_lock(&ka_hardirq_lock);
+	raw_spin_unlock(&ka_hardirq_lock);
 	complete(&il->hard);
 	return HRTIMER_NORESTART;
 }
@@ -425,10 +426,10 @@ static void kref_async_test_irq_safe_locks(struct kunit *test)
 	/* A final put with interrupts on, then one under each lock. */
 	KUNIT_EXPECT_TRUE(test, kref_put_async(&il->objs[0].ref, ka_release,
 					       &il->objs[0].node));
-	spin_lock_irqsave(&ka_hardirq_lock, flags);
+	raw_spin_lock_irqsave(&ka_hardirq_lock, flags);
 	KUNIT_EXPECT_TRUE(test, kref_put_async(&il->objs[1].ref, ka_release,
 					       &il->objs[1].node));
-	spin_unlock_irqrestore(&ka_hardirq_lock, flags);
+	raw_spin_unlock_irqrestore(&ka_hardirq_lock, flags);
 	spin_lock_bh(&ka_softirq_lock);
 	KUNIT_EXPECT_TRUE(test, kref_put_async(&il->objs[2].ref, ka_release,
 					       &il->objs[2].node));

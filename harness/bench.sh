@@ -246,6 +246,20 @@ res["derived"] = {
     "floor_ratio_vs_put": ratio("final_local_ns.floor", "nonfinal_ns.kref_put"),
     "floor_call_ratio_vs_put": ratio("final_local_ns.floor_call", "nonfinal_ns.kref_put"),
     "final_put_ratio_vs_floor_call": ratio("final_local_ns.async", "final_local_ns.floor_call"),
+    # the local batch split at its first put: the 1999 puts that ride on
+    # the batch, per put, against the pair and beside the floor's, and the
+    # first put, which kicks the drain, against one queue_work() of an
+    # idle item on the same queue (the floor's first put, which kicks
+    # nothing, shows what a first put costs by itself); what the first put
+    # adds to each put of the 2000-put batch over a riding put
+    "final_put_rest_ratio_vs_put": ratio("final_local_rest_ns.async", "nonfinal_ns.kref_put"),
+    "floor_call_rest_ratio_vs_put": ratio("final_local_rest_ns.floor_call", "nonfinal_ns.kref_put"),
+    "final_put_first_ratio_vs_queue_work": ratio("final_local_first_ns.async",
+                                                 "final_local_first_ns.queue_work_dfl"),
+    "final_put_first_extra_ns": (
+        (med("final_local_first_ns.async") - med("final_local_rest_ns.async")) / 2000
+        if med("final_local_first_ns.async") is not None
+        and med("final_local_rest_ns.async") is not None else None),
 }
 # The converted users, each old deferral against its replacement, in the
 # same rounds: caller side of a final put (final_ns, lower is better) and
@@ -308,7 +322,9 @@ for name, g in res["goals"].items():
     print(f"{name:28} {fmt(g['value']):>9} {g['goal']:>8} {rng:>18}  {verdict}")
 print()
 for name, v in res["derived"].items():
-    unit = "(ratio of medians)" if "ratio" in name else "ns per operation (difference of medians)"
+    unit = ("(ratio of medians)" if "ratio" in name else
+            "ns per put of the batch ((first - rest) / 2000, medians)" if name == "final_put_first_extra_ns" else
+            "ns per operation (difference of medians)")
     print(f"{name:32} {fmt(v):>9} {unit}")
 print()
 print(f"{'user (old -> new)':26} {'final ns old':>12} {'new':>8} {'ratio':>6} {'drain2/s old':>13} {'new':>9} {'ratio':>6}")

@@ -101,6 +101,10 @@ if 'final_local_ns.async' in f:
     print(f"  final-put goals below read this row; one kick took the whole batch in {whole}")
     print(f"  of {rounds} rounds, so no release ran during it" +
           (")" if whole == rounds else " only in those)"))
+    if 'final_local_rest_ns.async' in f:
+        print(f"  that batch split: the 1999 puts riding on it, {m('final_local_rest_ns.async'):.0f} ns each (floor out of")
+        print(f"  line {m('final_local_rest_ns.floor_call'):.0f}); the first put, which kicks the drain, {m('final_local_first_ns.async')/1e3:.1f} us, against")
+        print(f"  {m('final_local_first_ns.queue_work_dfl')/1e3:.1f} us for one queue_work() of an idle item on system_dfl_wq")
 print(f"  drain, 2 producers        {m('drain2_ops.async')/1e6:>9.2f}M            {m('drain2_ops.work')/1e6:>9.2f}M  {m('drain2_ops.dwork0')/1e6:>13.2f}M  {m('drain2_ops.rcu')/1e6:>7.2f}M")
 print(f"  bytes per object          {m('bytes.kref_async_node'):>10.0f}            {m('bytes.work_struct'):>10.0f}  {m('bytes.delayed_work'):>14.0f}  {m('bytes.rcu_head'):>8.0f}")
 print()

@@ -27,7 +27,9 @@
  *
  * and every one releases through the same kab_done().  FINAL_LOCAL times
  * the final put's batch again, from CPU 0, which /init has made the only
- * CPU of the unbound workqueues, beside the floor of a final put.
+ * CPU of the unbound workqueues, beside the floor of a final put, and
+ * apart at its first put, which kicks the drain, beside one queue_work()
+ * on the same workqueue.
  * PUT_LOCKED makes a final kref_put_async() from the calling user task
  * under a mutex: the task_work path, whose release /init checks ran
  * before the syscall returned.
@@ -402,66 +404,92 @@ static const char * const kab_timing_kicks[] = {
 	"final_local_objs_per_kick",
 };
 
-static __always_inline void kab_put_first(int n, enum kab_variant v)
+static __always_inline void kab_put_range(int first, int end,
+					  enum kab_variant v)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
+	for (i = first; i < end; i++)
 		kab_put(&kab_objs[i], v);
 }
 
 /*
- * The final puts of the first @n objects, one loop per variant, so that
- * no put pays for a switch on @v (gcc -O2 does not unswitch loops), as
- * the floor's and the non-final pair's do not.
+ * The final puts of objects @first to @end - 1, one loop per variant, so
+ * that no put pays for a switch on @v (gcc -O2 does not unswitch loops),
+ * as the floor's and the non-final pair's do not.
  */
-static noinline void kab_put_batch(int n, enum kab_variant v)
+static noinline void kab_put_batch(int first, int end, enum kab_variant v)
 {
 	switch (v) {
 	case KAB_ASYNC:
-		kab_put_first(n, KAB_ASYNC);
+		kab_put_range(first, end, KAB_ASYNC);
 		break;
 	case KAB_WORK:
-		kab_put_first(n, KAB_WORK);
+		kab_put_range(first, end, KAB_WORK);
 		break;
 	case KAB_DWORK0:
-		kab_put_first(n, KAB_DWORK0);
+		kab_put_range(first, end, KAB_DWORK0);
 		break;
 	case KAB_DWORK1:
-		kab_put_first(n, KAB_DWORK1);
+		kab_put_range(first, end, KAB_DWORK1);
 		break;
 	case KAB_RCU:
-		kab_put_first(n, KAB_RCU);
+		kab_put_range(first, end, KAB_RCU);
 		break;
 	case KAB_MM_OLD:
-		kab_put_first(n, KAB_MM_OLD);
+		kab_put_range(first, end, KAB_MM_OLD);
 		break;
 	case KAB_USERNS_OLD:
-		kab_put_first(n, KAB_USERNS_OLD);
+		kab_put_range(first, end, KAB_USERNS_OLD);
 		break;
 	default:
-		kab_put_first(n, KAB_DEFER);
+		kab_put_range(first, end, KAB_DEFER);
 		break;
 	}
+}
+
+/*
+ * A local batch's time, split at its first put.  For async that put finds
+ * the stack empty and kicks a drain (the module's lookup and pin, the
+ * drains' lock, queue_work()), and the others ride on its batch; for work
+ * every put queues an item of its own.  The floor's first put kicks
+ * nothing: it shows what a batch's first put costs by itself.  The first
+ * is printed in ns, the rest per put.
+ */
+static void kab_print_split(const char *var, u32 round, u64 t0, u64 t1,
+			    u64 t2)
+{
+	pr_info("BENCH: final_local_first_ns.%s %u %llu\n", var, round,
+		t1 - t0);
+	kab_print_frac("final_local_rest_ns", var, round, t2 - t1,
+		       KAB_FINAL_OBJS - 1);
 }
 
 /* 2. Final put, caller side: a batch of final puts, releases untimed. */
 static int kab_bench_final(u32 round, enum kab_variant v, enum kab_timing t)
 {
-	u64 t0, dt;
+	u64 t0, t1 = 0, t2;
 
 	kab_arm(KAB_FINAL_OBJS, v);
 	if (t != KAB_PREEMPTIBLE)
 		preempt_disable();
 	t0 = ktime_get_ns();
-	kab_put_batch(KAB_FINAL_OBJS, v);
-	dt = ktime_get_ns() - t0;
+	if (t == KAB_LOCAL) {
+		kab_put_batch(0, 1, v);
+		t1 = ktime_get_ns();
+		kab_put_batch(1, KAB_FINAL_OBJS, v);
+	} else {
+		kab_put_batch(0, KAB_FINAL_OBJS, v);
+	}
+	t2 = ktime_get_ns();
 	if (t != KAB_PREEMPTIBLE)
 		preempt_enable();
 	if (kab_wait_all())
 		return -ETIMEDOUT;
-	kab_print_frac(kab_timing_ns[t], kab_names[v], round, dt,
+	kab_print_frac(kab_timing_ns[t], kab_names[v], round, t2 - t0,
 		       KAB_FINAL_OBJS);
+	if (t == KAB_LOCAL)
+		kab_print_split(kab_names[v], round, t0, t1, t2);
 	if (v == KAB_ASYNC)
 		kab_print_batches(round, kab_timing_kicks[t], KAB_FINAL_OBJS);
 	return 0;
@@ -524,13 +552,12 @@ static void kab_bench_clock(u32 round, u64 *each)
  * The floor that the issue sets a final put against, made concrete: the
  * count's refcount_dec_and_test(), then, with preemption off, as the
  * library pushes a put from a task, one cmpxchg that pushes the node on
- * this CPU's stack.  Nothing else that a correct
- * deferral needs: no check that the node is not pending, no choice of
- * path, no module kept, no worker kicked.  "floor" is all inline;
- * "floor_call" makes the push an out-of-line call, as kref_put_async()
- * calls __kref_async_defer_kref().  Timed beside the async batch of
- * KREF_ASYNC_BENCH_FINAL_LOCAL, as it is; the bench then releases the
- * nodes itself.
+ * this CPU's stack.  Nothing else that a correct deferral needs: no
+ * check that the node is not pending, no choice of path, no module kept,
+ * no worker kicked.  "floor" is all inline; "floor_call" makes the push
+ * an out-of-line call, as kref_put_async() calls __kref_async_defer_kref().
+ * Timed beside the async batch of KREF_ASYNC_BENCH_FINAL_LOCAL, as it is;
+ * the bench then releases the nodes itself.
  */
 static DEFINE_PER_CPU(struct llist_head, kab_floor_stack);
 
@@ -554,12 +581,12 @@ static noinline void kab_floor_push_call(struct kref_async_node *node)
 }
 
 /* One loop for each, so that no put pays for the test of @call. */
-static __always_inline void kab_floor_puts(bool call)
+static __always_inline void kab_floor_puts(int first, int end, bool call)
 {
 	struct kab_obj *o;
 	int i;
 
-	for (i = 0; i < KAB_FINAL_OBJS; i++) {
+	for (i = first; i < end; i++) {
 		o = &kab_objs[i];
 		if (!refcount_dec_and_test(&o->kref.refcount))
 			continue;
@@ -570,26 +597,28 @@ static __always_inline void kab_floor_puts(bool call)
 	}
 }
 
-static noinline u64 kab_floor_batch(bool call)
+static noinline void kab_floor_batch(int first, int end, bool call)
 {
-	u64 t0 = ktime_get_ns();
-
 	if (call)
-		kab_floor_puts(true);
+		kab_floor_puts(first, end, true);
 	else
-		kab_floor_puts(false);
-	return ktime_get_ns() - t0;
+		kab_floor_puts(first, end, false);
 }
 
 static void kab_bench_floor(u32 round, bool call)
 {
+	const char *var = call ? "floor_call" : "floor";
 	struct kref_async_node *node, *next;
 	struct llist_node *stack;
-	u64 dt;
+	u64 t0, t1, t2;
 
 	kab_arm(KAB_FINAL_OBJS, KAB_ASYNC);
 	preempt_disable();
-	dt = kab_floor_batch(call);
+	t0 = ktime_get_ns();
+	kab_floor_batch(0, 1, call);
+	t1 = ktime_get_ns();
+	kab_floor_batch(1, KAB_FINAL_OBJS, call);
+	t2 = ktime_get_ns();
 	stack = llist_del_all(this_cpu_ptr(&kab_floor_stack));
 	preempt_enable();
 	llist_for_each_entry_safe(node, next, stack, lnode)
@@ -597,8 +626,36 @@ static void kab_bench_floor(u32 round, bool call)
 	if (atomic_read(&kab_released) != KAB_FINAL_OBJS)
 		pr_err("BENCH: ERROR floor batch released %d of %d\n",
 		       atomic_read(&kab_released), KAB_FINAL_OBJS);
-	kab_print_frac(kab_timing_ns[KAB_LOCAL], call ? "floor_call" : "floor",
-		       round, dt, KAB_FINAL_OBJS);
+	kab_print_frac(kab_timing_ns[KAB_LOCAL], var, round, t2 - t0,
+		       KAB_FINAL_OBJS);
+	kab_print_split(var, round, t0, t1, t2);
+}
+
+/*
+ * What the kick of a batch costs at the least: one queue_work() of an
+ * idle work item on the unbound system_dfl_wq, where the library queues
+ * its drains, timed as the local batch's first put is, from the same
+ * kthread with preemption off.
+ */
+static void kab_nop_fn(struct work_struct *work)
+{
+}
+
+static void kab_bench_kick(u32 round)
+{
+	struct work_struct work;
+	u64 t0, t1;
+
+	INIT_WORK_ONSTACK(&work, kab_nop_fn);
+	preempt_disable();
+	t0 = ktime_get_ns();
+	queue_work(system_dfl_wq, &work);
+	t1 = ktime_get_ns();
+	preempt_enable();
+	flush_work(&work);
+	destroy_work_on_stack(&work);
+	pr_info("BENCH: final_local_first_ns.queue_work_dfl %u %llu\n", round,
+		t1 - t0);
 }
 
 /* 3. Drain throughput: producers bound to different CPUs. */
@@ -813,7 +870,8 @@ out:
  * KREF_ASYNC_BENCH_LOCAL_CPU the unbound workqueues' only CPU, and this
  * runs there with preemption off, so a drain that a put kicks waits for
  * the batch, as the queue_work() variant's work items and the floor's
- * releases do.  The order of the four rotates with the round.
+ * releases do.  The order of the five phases (async, work, floor,
+ * floor_call, one queue_work() on system_dfl_wq) rotates with the round.
  */
 static int kab_local_fn(void *data)
 {
@@ -826,8 +884,8 @@ static int kab_local_fn(void *data)
 	 * running there.
 	 */
 	kref_async_flush();
-	for (i = 0; i < 4 && !ret; i++) {
-		int phase = (i + r->round) % 4;
+	for (i = 0; i < 5 && !ret; i++) {
+		int phase = (i + r->round) % 5;
 
 		switch (phase) {
 		case 0:
@@ -835,6 +893,9 @@ static int kab_local_fn(void *data)
 			break;
 		case 1:
 			ret = kab_bench_final(r->round, KAB_WORK, KAB_LOCAL);
+			break;
+		case 4:
+			kab_bench_kick(r->round);
 			break;
 		default:
 			kab_bench_floor(r->round, phase == 3);
@@ -852,15 +913,11 @@ static int kab_run_round(u32 round, bool local)
 	struct task_struct *t;
 
 	init_completion(&r.done);
-	if (local) {
-		t = kthread_create(kab_local_fn, &r, "kab_local");
-		if (!IS_ERR(t)) {
-			kthread_bind(t, KREF_ASYNC_BENCH_LOCAL_CPU);
-			wake_up_process(t);
-		}
-	} else {
+	if (local)
+		t = kthread_run_on_cpu(kab_local_fn, &r,
+				       KREF_ASYNC_BENCH_LOCAL_CPU, "kab_local/%u");
+	else
 		t = kthread_run(kab_round_fn, &r, "kab_round");
-	}
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	/* The round owns kab_objs: never leave it running behind us. */

@@ -207,65 +207,27 @@ static __always_inline unsigned long kref_async_text(void *fn)
 }
 
 /*
- * Pin the module that holds @fn until the release has returned, as
- * __fput() keeps fops->owner until after ->release().  The module is
- * found by address, so a put from one module of an object released by
- * another pins the right one.  Returns the module pinned, NULL if @fn is
- * built in.
- *
- * *@live is cleared if that module is not live: it is still running its
- * init function, or its exit path is dropping its own objects.  A failed
- * init frees the module whatever its count, and an unloading module's
- * count no longer holds anything, so such a release is counted in the
- * module's record instead (kref_async_track()) and goes where the
- * module's GOING notification can wait for it: to the worker, never to
- * task_work, whose owner task (insmod's, rmmod's) may run it after the
- * module is gone.  The reference is taken all the same so that the
- * module_put() after the release is balanced, and so that a module whose
- * init succeeds cannot be unloaded before the release has run.
- *
- * The RCU read section keeps @mod from being freed between the lookup
- * and the reference.
+ * Who keeps the module of a release: a node below it in its batch (or
+ * nobody, for a built-in release), a reference of the node's own, or
+ * that reference plus a count in the module's record because the module
+ * is not live.
  */
-static struct module *kref_async_pin(void *fn, bool *live)
-{
-	struct module *mod;
-
-	guard(rcu)();
-	mod = __module_text_address(kref_async_text(fn));
-	if (!mod)
-		return NULL;
-	/*
-	 * try_module_get() fails once an unload has dropped the count, which
-	 * it does before it marks the module GOING: not live either way.
-	 */
-	if (!try_module_get(mod)) {
-		__module_get(mod);
-		*live = false;
-	} else if (!kref_async_mod_live(mod)) {
-		*live = false;
-	}
-	return mod;
-}
-
-/* Drop the reference kref_async_pin() took for @fn; returns its module. */
-static struct module *kref_async_unpin(void *fn)
-{
-	struct module *mod;
-
-	/* Our own reference keeps @mod from being freed under us. */
-	scoped_guard(rcu)
-		mod = __module_text_address(kref_async_text(fn));
-	module_put(mod);
-	return mod;
-}
+enum kref_async_pin {
+	KREF_ASYNC_BATCH_PIN,
+	KREF_ASYNC_OWN_PIN,
+	KREF_ASYNC_TRACKED,
+	/* Not a way to keep it: kref_async_pin() refused the release. */
+	KREF_ASYNC_TOO_LATE,
+};
 
 #ifdef CONFIG_MODULES
 /*
  * The releases pending for a module that is not live.  A record exists
- * from the module's COMING notification to the end of its GOING one,
- * which waits for @pending to drain: a failed init or an unload waits
- * for its own module's releases and for nobody else's.
+ * from the module's COMING notification to the end of its GOING one.
+ * @pending counts them, plus one that the GOING notification drops
+ * before it waits for the count to reach zero: a failed init or an
+ * unload waits for its own module's releases and for nobody else's.
+ * Once zero, the count stays zero.
  */
 struct kref_async_mod {
 	struct hlist_node	hnode;
@@ -288,17 +250,17 @@ static struct kref_async_mod *kref_async_mod_find(struct module *mod)
 	return NULL;
 }
 
-/* Count a release of @mod, which is not live: false if it has no record. */
+/*
+ * Count a release of @mod, which is not live, from an RCU read section:
+ * false if it has no record, or its GOING notification has seen its
+ * count reach zero.  A release that a counted release puts in turn finds
+ * the count above zero, so chains are counted.
+ */
 static bool kref_async_track(struct module *mod)
 {
-	struct kref_async_mod *m;
+	struct kref_async_mod *m = kref_async_mod_find(mod);
 
-	guard(rcu)();
-	m = kref_async_mod_find(mod);
-	if (!m)
-		return false;
-	atomic_inc(&m->pending);
-	return true;
+	return m && atomic_inc_not_zero(&m->pending);
 }
 
 /* The release counted by kref_async_track() has returned. */
@@ -322,6 +284,84 @@ static void kref_async_untrack(struct module *mod)
 {
 }
 #endif
+
+/*
+ * Pin the module that holds @fn until the release has returned, as
+ * __fput() keeps fops->owner until after ->release().  The module is
+ * found by address, so a put from one module of an object released by
+ * another pins the right one.  Returns how the release's module is kept,
+ * with the module in *@modp: KREF_ASYNC_BATCH_PIN (and NULL) if @fn is
+ * built in, KREF_ASYNC_OWN_PIN if the module is live.
+ *
+ * A module that is not live is still running its init function, or its
+ * exit path is dropping its own objects.  A failed init frees the module
+ * whatever its count, and an unloading module's count no longer holds
+ * anything, so such a release is counted in the module's record instead
+ * (KREF_ASYNC_TRACKED) and goes where the module's GOING notification
+ * can wait for it: to the worker, never to task_work, whose owner task
+ * (insmod's, rmmod's) may run it after the module is gone.  The
+ * reference is taken all the same so that the module_put() after the
+ * release is balanced, and so that a module whose init succeeds cannot be
+ * unloaded before the release has run.
+ *
+ * KREF_ASYNC_TOO_LATE, with no reference held, if that notification has
+ * already seen the module's count reach zero: the module is about to be
+ * freed and nothing can keep it for the release.  The lookup, the
+ * reference and the count are one RCU read section, so the module cannot
+ * be freed under it (free_module() waits for readers before it frees the
+ * text), and the count is either seen by that wait or refused.  Only
+ * until free_module() marks the module unformed, though: from then on
+ * the lookup finds no module, and the release is taken for a built-in
+ * one.  A put that late is a use after free of the module's text, as a
+ * plain kref_put() would be.
+ */
+static enum kref_async_pin kref_async_pin(void *fn, struct module **modp)
+{
+	struct module *mod;
+
+	guard(rcu)();
+	mod = __module_text_address(kref_async_text(fn));
+	*modp = mod;
+	if (!mod)
+		return KREF_ASYNC_BATCH_PIN;
+	/*
+	 * try_module_get() fails once an unload has dropped the count, which
+	 * it does before it marks the module GOING: not live either way.
+	 */
+	if (!try_module_get(mod))
+		__module_get(mod);
+	else if (kref_async_mod_live(mod))
+		return KREF_ASYNC_OWN_PIN;
+	if (kref_async_track(mod))
+		return KREF_ASYNC_TRACKED;
+	module_put(mod);
+	return KREF_ASYNC_TOO_LATE;
+}
+
+/*
+ * A final put of a release whose module's GOING notification has seen its
+ * count reach zero: made by the module's own code after its exit function
+ * (from an async_schedule() function, say), or by a caller that holds
+ * none of its references.  The object is not released: the release would
+ * run in text that is about to be freed.
+ */
+static noinline __cold void kref_async_too_late(void *fn)
+{
+	WARN_ONCE(1, "kref_async: %ps put after its module's releases were waited for: not released\n",
+		  fn);
+}
+
+/* Drop the reference kref_async_pin() took for @fn; returns its module. */
+static struct module *kref_async_unpin(void *fn)
+{
+	struct module *mod;
+
+	/* Our own reference keeps @mod from being freed under us. */
+	scoped_guard(rcu)
+		mod = __module_text_address(kref_async_text(fn));
+	module_put(mod);
+	return mod;
+}
 
 /*
  * Is @addr in the text of the module that a node of @kc's stack pins?
@@ -349,18 +389,6 @@ static void kref_async_mod_text(struct module *mod, unsigned long *start,
 	}
 #endif
 }
-
-/*
- * Who keeps the module of a release: a node below it in its batch (or
- * nobody, for a built-in release), a reference of the node's own, or
- * that reference plus a count in the module's record because the module
- * is not live.
- */
-enum kref_async_pin {
-	KREF_ASYNC_BATCH_PIN,
-	KREF_ASYNC_OWN_PIN,
-	KREF_ASYNC_TRACKED,
-};
 
 /*
  * twork.func says how to call the release (with the node or with the
@@ -425,7 +453,7 @@ static void kref_async_call_kref_tracked(struct callback_head *twork)
 
 static task_work_func_t kref_async_call(bool kref, enum kref_async_pin pin)
 {
-	static const task_work_func_t calls[2][3] = {
+	static const task_work_func_t calls[2][KREF_ASYNC_TOO_LATE] = {
 		{ kref_async_call_node, kref_async_call_node_pinned,
 		  kref_async_call_node_tracked },
 		{ kref_async_call_kref, kref_async_call_kref_pinned,
@@ -451,19 +479,6 @@ static bool kref_async_pending(struct kref_async_node *node)
 	       func == kref_async_call_kref ||
 	       func == kref_async_call_kref_pinned ||
 	       func == kref_async_call_kref_tracked;
-}
-
-/*
- * How the module of a release is kept, given what kref_async_pin() said:
- * a module that is not live is tracked if it has a record.
- */
-static enum kref_async_pin kref_async_keep(struct module *mod, bool live)
-{
-	if (live)
-		return KREF_ASYNC_OWN_PIN;
-	if (!WARN_ON_ONCE(!kref_async_track(mod)))
-		return KREF_ASYNC_TRACKED;
-	return KREF_ASYNC_OWN_PIN;
 }
 
 static_assert(KREF_ASYNC_DRAINS <= BITS_PER_LONG);
@@ -543,21 +558,23 @@ static noinline void kref_async_push_slow(struct kref_async_node *node,
 	struct kref_async_cpu *kc;
 	struct llist_node *top;
 	unsigned int idx;
-	bool live = true;
 
 	kc = kref_async_stack_get(task, &flags);
 	top = READ_ONCE(kc->list.first);
 	if (pin == KREF_ASYNC_BATCH_PIN) {
-		mod = kref_async_pin(fn, &live);
-		if (mod)
-			pin = kref_async_keep(mod, live);
+		pin = kref_async_pin(fn, &mod);
+		if (unlikely(pin == KREF_ASYNC_TOO_LATE)) {
+			kref_async_stack_put(kc, task, flags);
+			kref_async_too_late(fn);
+			return;
+		}
 	}
 	/*
 	 * Only a live module pinned by this node covers later nodes.  Its
 	 * text is read before the push: once the node is on the stack, a
 	 * drain may run it and drop the pin.
 	 */
-	kref_async_mod_text((pin == KREF_ASYNC_OWN_PIN && live) ? mod : NULL,
+	kref_async_mod_text(pin == KREF_ASYNC_OWN_PIN ? mod : NULL,
 			    &start, &end);
 	init_task_work(&node->twork, kref_async_call(kref, pin));
 	do {
@@ -593,16 +610,15 @@ static noinline void kref_async_push_slow(struct kref_async_node *node,
 }
 
 /*
- * Tasks that return to user space run task_work there.  Kthreads never
- * do; neither do user workers other than io_uring's (vhost's run task
- * work only when they exit), and interrupts have no task to return.
+ * Tasks that return to user space run task_work there, with no locks
+ * held.  Kthreads never do, and interrupts have no task to return.  Nor
+ * do user workers: vhost's run task work only when they exit, and
+ * io_uring's SQPOLL thread runs it with its sqd->lock held.
  */
 static __always_inline bool kref_async_task_work_ok(struct task_struct *task,
 						    bool task_ctx)
 {
-	if (!task_ctx || (task->flags & PF_KTHREAD))
-		return false;
-	return (task->flags & (PF_USER_WORKER | PF_IO_WORKER)) != PF_USER_WORKER;
+	return task_ctx && !(task->flags & (PF_KTHREAD | PF_USER_WORKER));
 }
 
 /*
@@ -615,11 +631,13 @@ static noinline void kref_async_queue_task(struct kref_async_node *node,
 {
 	enum kref_async_pin pin;
 	struct module *mod;
-	bool live = true;
 
-	mod = kref_async_pin(fn, &live);
-	if (likely(live)) {
-		pin = mod ? KREF_ASYNC_OWN_PIN : KREF_ASYNC_BATCH_PIN;
+	pin = kref_async_pin(fn, &mod);
+	if (unlikely(pin == KREF_ASYNC_TOO_LATE)) {
+		kref_async_too_late(fn);
+		return;
+	}
+	if (likely(pin != KREF_ASYNC_TRACKED)) {
 		init_task_work(&node->twork, kref_async_call(kref, pin));
 		if (!task_work_add(task, &node->twork, TWA_RESUME)) {
 			trace_kref_async_defer(node, fn, true);
@@ -629,8 +647,6 @@ static noinline void kref_async_queue_task(struct kref_async_node *node,
 		 * The task has run exit_task_work() and will never run task
 		 * work again: fall back to the worker rather than leak.
 		 */
-	} else {
-		pin = kref_async_keep(mod, live);
 	}
 	/*
 	 * The node pins its module itself, or its release is built in and
@@ -700,14 +716,18 @@ static void __kref_async_defer(struct kref_async_node *node,
  * (for instance a bare &refcount_t).  The caller must own the last
  * reference: call this once the count has hit zero and never again on
  * the same @node until @release has run: that is refused with a warning,
- * and so is a call from NMI context; the object is then not released.
+ * and so is a call from NMI context, or one made after the module that
+ * holds @release has waited for its releases on its way out and before
+ * it is freed (from an async function of the module that outlives its
+ * exit function, say); the object is then not released.
  *
  * @release runs exactly once: before the caller returns to user space if
- * it is a user task that still can, otherwise from a worker.  The module
- * that holds @release cannot be unloaded until @release has returned; if
- * it is loading or unloading, its load failure or unload waits for
- * @release instead.  A forced unload (``rmmod -f``) is not waited for.
- * @release must not be in __init text.
+ * it is a user task that still can (a vCPU thread inside KVM_RUN may run
+ * it before it next enters the guest, under the vCPU's mutex), otherwise
+ * from a worker.  The module that holds @release cannot be unloaded until
+ * @release has returned; if it is loading or unloading, its load failure
+ * or unload waits for @release instead.  A forced unload (``rmmod -f``)
+ * is not waited for.  @release must not be in __init text.
  *
  * Context: Any context but NMI or the scheduler's run-queue and pi_lock.
  * Does not sleep, allocate or fail.
@@ -743,9 +763,17 @@ void kref_async_defer_worker(struct kref_async_node *node,
 }
 EXPORT_SYMBOL_GPL(kref_async_defer_worker);
 
-/*
- * The out-of-line half of kref_put_async(), which callers use instead:
- * release @kref, whose count has hit zero, with @release.
+/**
+ * __kref_async_defer_kref - the out-of-line half of kref_put_async()
+ * @node: deferral state embedded in the object that @kref counts
+ * @kref: the count, which has just hit zero
+ * @release: called with @kref, later
+ *
+ * Internal: callers use kref_put_async(), which calls this once its
+ * refcount_dec_and_test() has dropped the last reference.  The release
+ * is refused, and runs, as kref_async_defer() says.
+ *
+ * Context: As kref_async_defer().
  */
 void __kref_async_defer_kref(struct kref_async_node *node, struct kref *kref,
 			     void (*release)(struct kref *kref))
@@ -885,6 +913,7 @@ static void kref_async_mod_add(struct module *mod)
 	struct kref_async_mod *m = kzalloc(sizeof(*m), GFP_KERNEL | __GFP_NOFAIL);
 
 	m->mod = mod;
+	atomic_set(&m->pending, 1);
 	spin_lock(&kref_async_mods_lock);
 	hash_add_rcu(kref_async_mods, &m->hnode, (unsigned long)mod);
 	spin_unlock(&kref_async_mods_lock);
@@ -899,7 +928,8 @@ static void kref_async_mod_drop(struct module *mod)
 	spin_unlock(&kref_async_mods_lock);
 	if (!m)
 		return;
-	wait_var_event(&m->pending, !atomic_read(&m->pending));
+	if (!atomic_dec_and_test(&m->pending))
+		wait_var_event(&m->pending, !atomic_read(&m->pending));
 	spin_lock(&kref_async_mods_lock);
 	hash_del_rcu(&m->hnode);
 	spin_unlock(&kref_async_mods_lock);

@@ -84,11 +84,11 @@ void kref_async_flush(void);
  *
  * Like kref_put(), but when the count hits zero @release does not run in
  * the caller's context.  A user task that will return to user space runs
- * it just before that return, with no locks held and its own mm (an
- * exiting task runs it on its way out, after its mm is gone); any other
- * context (a kthread, a user worker such as vhost's, an interrupt, a task
- * that is past exit_task_work()) hands it to a worker, which
- * kref_async_flush() waits for.
+ * it with task_work, as fput() runs __fput(): before that return, with no
+ * locks held and its own mm (but see the documentation for vCPU threads
+ * and exiting tasks); any other context (a kthread, a user worker such as
+ * vhost's or io_uring's, an interrupt, a task past exit_task_work())
+ * hands it to a worker, which kref_async_flush() waits for.
  *
  * Safe in any context but NMI, hard interrupts included, except under the
  * scheduler's own locks (see Documentation/core-api/kref_async.rst); it
@@ -100,7 +100,7 @@ void kref_async_flush(void);
  * Return: true if this put dropped the last reference, false otherwise.
  * As with kref_put(), false says nothing about whether the object is
  * still in memory; true with a warning means the release was refused
- * (no @release, @node still pending, or NMI) and will not run.
+ * (see kref_async_defer()) and will not run.
  */
 static inline bool kref_put_async(struct kref *kref,
 				  void (*release)(struct kref *kref),

@@ -52,6 +52,8 @@ struct kat_obj {
 	struct kref_async_node		node;
 	enum kref_async_test_kind	kind;
 	pid_t				put_tid;
+	/* Put by a kthread or a user worker, which run no release. */
+	bool				put_by_worker;
 	/* Only compared with the releasing task's, never dereferenced. */
 	struct mm_struct		*put_mm;
 };
@@ -123,10 +125,10 @@ static void kat_release(struct kref *kref)
 		flags |= KREF_ASYNC_TEST_KTHREAD;
 	/*
 	 * A user task runs its own releases; a kthread cannot run any, and a
-	 * vhost task must not, as it runs task work only when it exits.
+	 * user worker must not: a vhost task runs task work only when it
+	 * exits, and io_uring's SQPOLL thread with its sqd->lock held.
 	 */
-	if (obj->kind == KREF_ASYNC_TEST_KIND_PENDING ||
-	    obj->kind == KREF_ASYNC_TEST_KIND_VHOST)
+	if (obj->put_by_worker)
 		wrong_task = same_task;
 	else
 		wrong_task = !same_task;
@@ -192,6 +194,7 @@ static bool kat_put(struct kat_obj *obj)
 	u32 before = READ_ONCE(*released);
 
 	obj->put_tid = current->pid;
+	obj->put_by_worker = current->flags & (PF_KTHREAD | PF_USER_WORKER);
 	obj->put_mm = current->mm;
 	kref_put_async(&obj->kref, kat_release, &obj->node);
 	return READ_ONCE(*released) != before;
@@ -398,6 +401,8 @@ out_obj:
 	/* Not put if the vhost task never ran its work (it was killed). */
 	obj = xchg(&kat_vhost_obj, NULL);
 	if (obj) {
+		/* Released here, in this task, as a user task's put. */
+		obj->put_tid = current->pid;
 		kref_put(&obj->kref, kat_release);
 	} else if (ret) {
 		/*

@@ -42,8 +42,8 @@ enum kref_async_test_kind {
  * @released_in_put: final puts after which the release had already run,
  *	seen by the putter before it returned (or dropped the put lock)
  * @released_in_wrong_task: releases of a user task's put that ran in
- *	another task, or of a kthread's or vhost task's put that ran in that
- *	same task
+ *	another task, or of a kthread's or user worker's (vhost, io_uring)
+ *	put that ran in that same task
  * @put_tid: task that made the final put of the last released object
  * @release_tid: task the release of that object ran in
  * @flags: KREF_ASYNC_TEST_* seen by that release

@@ -717,9 +717,9 @@ static void __kref_async_defer(struct kref_async_node *node,
  * reference: call this once the count has hit zero and never again on
  * the same @node until @release has run: that is refused with a warning,
  * and so is a call from NMI context, or one made after the module that
- * holds @release has waited for its releases on its way out and before
- * it is freed (from an async function of the module that outlives its
- * exit function, say); the object is then not released.
+ * holds @release has waited for its releases on its way out (from an
+ * async function of the module that outlives its exit function, say),
+ * until the loader starts to free it; the object is then not released.
  *
  * @release runs exactly once: before the caller returns to user space if
  * it is a user task that still can (a vCPU thread inside KVM_RUN may run

@@ -407,9 +407,9 @@ out_obj:
 	} else if (ret) {
 		/*
 		 * Put, but not released in time: the release still comes,
-		 * from a worker or (task_work) from the vhost task's exit,
-		 * which may follow vhost_task_stop().  Wait for it, so that
-		 * it completes this call's completion and not the next's.
+		 * from a worker, and may follow vhost_task_stop().  Wait for
+		 * it, so that it completes this call's completion and not the
+		 * next's.
 		 */
 		kref_async_flush();
 		if (!wait_for_completion_timeout(&kat_vhost_released,
